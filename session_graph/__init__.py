@@ -1,0 +1,64 @@
+"""session_graph: a Neo4j-backed session store for LLM agents, with shared-history forks."""
+
+from session_graph.config import Settings
+from session_graph.errors import (
+    ConflictError,
+    EncryptionError,
+    ForkPointError,
+    LimitExceededError,
+    MergeConflictError,
+    MessageNotFoundError,
+    NotFoundError,
+    RuntimeSetupError,
+    SchemaError,
+    ServerUnavailableError,
+    SessionDeletedError,
+    SessionExistsError,
+    SessionGraphError,
+    SessionNotFoundError,
+    StorageError,
+    ValidationError,
+)
+from session_graph.models import (
+    ForkPoint,
+    Message,
+    NewMessage,
+    NewSession,
+    Page,
+    Session,
+    Strategy,
+)
+from session_graph.store import MergeResult, PurgeReport, SessionStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConflictError",
+    "EncryptionError",
+    "ForkPoint",
+    "ForkPointError",
+    "LimitExceededError",
+    "MergeConflictError",
+    "MergeResult",
+    "Message",
+    "MessageNotFoundError",
+    "NewMessage",
+    "NewSession",
+    "NotFoundError",
+    "Page",
+    "PurgeReport",
+    "RuntimeSetupError",
+    "SchemaError",
+    "ServerUnavailableError",
+    "Session",
+    "SessionDeletedError",
+    "SessionExistsError",
+    "SessionGraphError",
+    "SessionNotFoundError",
+    "SessionStore",
+    "Settings",
+    "Strategy",
+    "StorageError",
+    "ValidationError",
+    "__version__",
+]

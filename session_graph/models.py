@@ -1,0 +1,263 @@
+"""Pydantic models: what callers send (``NewMessage``, ``NewSession``) and what they get back."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from session_graph.ids import validate_message_id, validate_name
+
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
+DELETED = "deleted"
+MAX_INT = 2**63 - 1  # Neo4j integers are signed 64-bit
+MAX_TAGS = 64
+MAX_METADATA_DEPTH = 32
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC, at millisecond precision (what Neo4j keeps)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata must be JSON: string keys, finite numbers, nesting at most 32 levels."""
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise ValueError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+    try:
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        encoded.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metadata is not JSON-safe: {exc}") from exc
+    except UnicodeEncodeError as exc:
+        raise ValueError("metadata holds text that is not valid Unicode (lone surrogate)") from exc
+    return value
+
+
+def check_text(value: str | None, what: str) -> str | None:
+    """Text must encode as UTF-8 (lone surrogates cannot be stored)."""
+    if value is None:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode (lone surrogate at {exc.start})") from exc
+    return value
+
+
+def _check_date(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("created_at must be timezone-aware")
+    value = value.astimezone(timezone.utc)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class NewMessage(_Input):
+    """A message to append. ``id`` may be given (a UUID) to make retries idempotent."""
+
+    role: Role
+    content: str = ""
+    id: str | None = None
+    created_at: datetime | None = None
+    provider: str | None = Field(default=None, max_length=256)
+    model: str | None = Field(default=None, max_length=256)
+    input_tokens: int | None = Field(default=None, ge=0, le=MAX_INT)
+    output_tokens: int | None = Field(default=None, ge=0, le=MAX_INT)
+    cost: float | None = Field(default=None, ge=0)
+    tool_name: str | None = Field(default=None, max_length=256)
+    tool_call_id: str | None = Field(default=None, max_length=256)
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_message_id(value)
+
+    @field_validator("content", "provider", "model", "tool_name", "tool_call_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return check_text(value, "text")
+
+    @field_validator("cost")
+    @classmethod
+    def _cost(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("cost must be a finite number")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _created(cls, value: datetime | None) -> datetime | None:
+        return _check_date(value)
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(value)
+
+
+class SessionFields(_Input):
+    """Editable session fields, shared by ``NewSession`` and updates."""
+
+    title: str | None = Field(default=None, max_length=1000)
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    status: str = "active"
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return check_text(value, "title")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        return None if value is None else validate_name(value, what="user_id")
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(value) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags")
+        seen: dict[str, None] = {}
+        for tag in value:
+            seen[validate_name(tag, what="tag")] = None
+        return tuple(seen)
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        validate_name(value, what="status")
+        if value == DELETED:
+            raise ValueError("status 'deleted' is set by delete_session only")
+        if len(value) > 64:
+            raise ValueError("status is longer than 64 characters")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(value)
+
+
+class NewSession(SessionFields):
+    """A session to create; ``id`` may be given by the caller (any printable text)."""
+
+    id: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_name(value, what="session id")
+
+
+class Strategy(_Input):
+    """One branch of ``explore``: a name, and optional session fields for the fork."""
+
+    name: str
+    id: str | None = None
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_name(value, what="strategy name")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str | None) -> str | None:
+        return None if value is None else validate_name(value, what="session id")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(value)
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Message(_Output):
+    """A stored message. ``position`` is its 0-based index in every history that holds it."""
+
+    id: str
+    session_id: str
+    position: int
+    role: Role
+    content: str
+    created_at: datetime
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    tool_name: str | None = None
+    tool_call_id: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    copied_from: str | None = None
+
+
+class ForkPoint(_Output):
+    """Where a fork left its parent: the message (None for an empty fork) and its position."""
+
+    parent_id: str
+    message_id: str | None
+    position: int
+    reason: str | None = None
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class Session(_Output):
+    """A stored session; ``fork`` is set when it was forked from another session."""
+
+    id: str
+    title: str | None = None
+    user_id: str | None = None
+    tags: tuple[str, ...] = ()
+    status: str = "active"
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None = None
+    fork: ForkPoint | None = None
+    head_id: str | None = None
+    message_count: int = 0
+
+    @property
+    def deleted(self) -> bool:
+        return self.status == DELETED
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.fork.parent_id if self.fork else None
+
+
+class Page(_Output):
+    """One page of a listing; pass ``next_cursor`` back to get the next page."""
+
+    items: tuple[Session, ...]
+    next_cursor: str | None = None
