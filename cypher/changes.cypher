@@ -7,10 +7,12 @@ MERGE (t:Tenant {id: $tenant})
 ON CREATE SET t.seq = 0
 SET t.seq = t.seq + 1
 WITH t
-UNWIND $changes AS change
-CREATE (:Change {tenant: $tenant, seq: t.seq, session_id: change.session_id,
-                 kind: change.kind, at: datetime()})
-RETURN DISTINCT t.seq AS seq
+CALL (t) {
+  UNWIND $changes AS change
+  CREATE (:Change {tenant: $tenant, seq: t.seq, session_id: change.session_id,
+                   kind: change.kind, at: datetime()})
+}
+RETURN t.seq AS seq
 
 // name: record_changes
 // More entries for the current transaction's seq (work that finds what it touched as it goes).
@@ -26,7 +28,7 @@ RETURN coalesce(t.seq, 0) AS seq
 // Entries after $seq, oldest first. Every seq has at least one entry, so a first entry
 // other than $seq + 1 means the log was trimmed past $seq: the reader must reload.
 OPTIONAL MATCH (t:Tenant {id: $tenant})
-CALL {
+CALL () {
   MATCH (c:Change {tenant: $tenant})
   WHERE c.seq > $seq
   WITH c ORDER BY c.seq

@@ -15,6 +15,7 @@ def backend_for(info: ConnectionInfo, settings: Settings) -> Neo4jBackend:
     driver = GraphDatabase.driver(
         info.uri,
         auth=info.auth,
+        notifications_min_severity="OFF",
         max_transaction_retry_time=settings.connect_timeout,
         connection_acquisition_timeout=settings.connect_timeout,
     )

@@ -816,13 +816,13 @@ class SessionStore:
         """
         spec = self._fork_spec(id, title, tags, metadata, reason, fork_metadata)
 
-        def compute(tx: Writer) -> tuple[Session, list[MirrorOp]]:
+        def compute(tx: Writer) -> tuple[list[Session], list[MirrorOp]]:
             self._live_row(session_id)
             position = self._fork_position(session_id, at)
             created, _, ops = self._create_forks(tx, session_id, position, [spec])
-            return created[0], ops
+            return created, ops
 
-        return self._write([(spec["id"], APPEND)], compute)
+        return self._write([(spec["id"], APPEND)], compute)[0]
 
     def explore(
         self, session_id: str, at: int | str | None, strategies: Sequence[str | Strategy | Mapping[str, Any]]
@@ -865,17 +865,17 @@ class SessionStore:
         spec = self._fork_spec(id, None, (), None, reason, {"edited_position": index})
         mid = item[0].id or new_id()
 
-        def compute(tx: Writer) -> tuple[Session, list[MirrorOp]]:
+        def compute(tx: Writer) -> tuple[list[Session], list[MirrorOp]]:
             self._live_row(session_id)
             position = self._fork_position(session_id, index)
             created, rows, ops = self._create_forks(tx, session_id, position - 1, [spec])
             row = rows[0]
             at = _Head(row.head_id, row.head, position, 0)
             _, more = self._append_rows(tx, row.id, row, at, item, [mid])
-            return created[0], [*ops, *more]
+            return created, [*ops, *more]
 
         created = self._write([(spec["id"], APPEND)], compute)
-        return self.get_session(created.id)
+        return self.get_session(created[0].id)
 
     def merge(self, fork_id: str, into: str | None = None) -> MergeResult:
         """Bring a fork's diverging messages into another session of its tree (its parent by default).
