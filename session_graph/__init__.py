@@ -57,8 +57,8 @@ __all__ = [
     "SessionNotFoundError",
     "SessionStore",
     "Settings",
-    "Strategy",
     "StorageError",
+    "Strategy",
     "ValidationError",
     "__version__",
 ]

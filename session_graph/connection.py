@@ -32,4 +32,6 @@ def connect_backend(
     settings: Settings, *, instance: str = "default", allow_docker: bool = False
 ) -> Neo4jBackend:
     """The configured server (``SESSION_GRAPH_NEO4J_URI``), else a local one started now."""
-    return backend_for(resolve_connection(settings, allow_docker=allow_docker, instance=instance), settings)
+    return backend_for(
+        resolve_connection(settings, allow_docker=allow_docker, instance=instance), settings
+    )

@@ -1,21 +1,21 @@
 """The exception tree of session_graph.
 
-    SessionGraphError
-    ├── ValidationError          bad input (also a ValueError); nothing was written
-    │   └── LimitExceededError   content or metadata over the configured size
-    ├── NotFoundError            (also a KeyError)
-    │   ├── SessionNotFoundError
-    │   └── MessageNotFoundError
-    ├── ConflictError            the request contradicts what is stored
-    │   ├── SessionExistsError
-    │   ├── SessionDeletedError  writes to a deleted session are refused
-    │   ├── ForkPointError       a fork point that is not in the session's history
-    │   └── MergeConflictError
-    ├── SchemaError              the database has no (or an older) session_graph schema
-    ├── StorageError             the backend failed after retries (wraps the driver error)
-    │   └── ServerUnavailableError
-    ├── EncryptionError          content cannot be decrypted with the configured keys
-    └── RuntimeSetupError        a local Neo4j cannot be installed or started
+SessionGraphError
+├── ValidationError          bad input (also a ValueError); nothing was written
+│   └── LimitExceededError   content or metadata over the configured size
+├── NotFoundError            (also a KeyError)
+│   ├── SessionNotFoundError
+│   └── MessageNotFoundError
+├── ConflictError            the request contradicts what is stored
+│   ├── SessionExistsError
+│   ├── SessionDeletedError  writes to a deleted session are refused
+│   ├── ForkPointError       a fork point that is not in the session's history
+│   └── MergeConflictError
+├── SchemaError              the database has no (or an older) session_graph schema
+├── StorageError             the backend failed after retries (wraps the driver error)
+│   └── ServerUnavailableError
+├── EncryptionError          content cannot be decrypted with the configured keys
+└── RuntimeSetupError        a local Neo4j cannot be installed or started
 """
 
 from __future__ import annotations

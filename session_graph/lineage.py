@@ -72,7 +72,7 @@ def common_ancestor(mirror: Mirror, a: str, b: str) -> tuple[str, int] | None:
     runs_b = mirror.runs(mirror.head(b))
     best: tuple[str, int] | None = None
     position = -1
-    for ra, rb in zip(runs_a, runs_b):
+    for ra, rb in zip(runs_a, runs_b, strict=False):
         if ra.session_id != rb.session_id or ra.start != rb.start:
             break
         end = min(ra.end, rb.end)

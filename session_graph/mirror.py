@@ -59,7 +59,9 @@ class Segment:
     def ids(self, start: int, end: int) -> list[str]:
         """Ids of own messages ``start..end`` inclusive."""
         raw = self.own
-        return [str(uuid.UUID(bytes=bytes(raw[16 * i : 16 * i + 16]))) for i in range(start, end + 1)]
+        return [
+            str(uuid.UUID(bytes=bytes(raw[16 * i : 16 * i + 16]))) for i in range(start, end + 1)
+        ]
 
     def exists(self, idx: int) -> bool:
         return 0 <= idx < len(self) and self.own[16 * idx : 16 * idx + 16] != NIL
@@ -78,9 +80,9 @@ class Segment:
             del self.exc[idx]
             self.exc_keys.remove(idx)
 
-    def remove(self, idx: int) -> MsgRef | None | bool:
-        """Forget own message ``idx``; returns its exception prev, or False when it had none."""
-        had: MsgRef | None | bool = False
+    def remove(self, idx: int) -> MsgRef | None:
+        """Forget own message ``idx``; returns its non-default predecessor, if it had one."""
+        had: MsgRef | None = None
         if idx in self.exc:
             had = self.exc.pop(idx)
             self.exc_keys.remove(idx)
@@ -244,10 +246,12 @@ class Mirror:
     def put_messages(self, rows: Iterable[TopoRow]) -> None:
         for row in rows:
             if row.session_id not in self.graph:
-                self.graph.add_node(row.session_id, row=SessionRow({"id": row.session_id}), seg=Segment())
+                self.graph.add_node(
+                    row.session_id, row=SessionRow({"id": row.session_id}), seg=Segment()
+                )
             seg = self.segment(row.session_id)
-            old = seg.exc.get(row.idx, False) if row.idx in seg.exc else False
-            if old is not False and old is not None:
+            old = seg.exc.get(row.idx)
+            if old is not None:
                 self._untarget(old, (row.session_id, row.idx))
             seg.put(row.session_id, row.idx, row.id, row.prev)
             if row.idx in seg.exc and row.prev is not None:
@@ -266,7 +270,7 @@ class Mirror:
             if owner not in self.graph:
                 continue
             had = self.segment(owner).remove(idx)
-            if had is not False and had is not None:
+            if had is not None:
                 self._untarget(had, ref)
 
     def reset_segment(self, session_id: str) -> None:

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import LiteralString, cast
 
 _HEADER = re.compile(r"^//\s*name:\s*(?P<name>[A-Za-z0-9_]+)\s*$")
 
@@ -22,12 +21,11 @@ class Query:
     name: str
     file: str
     doc: str
-    text: LiteralString
+    text: str
 
-    def statements(self) -> list[LiteralString]:
+    def statements(self) -> list[str]:
         """The statements of a multi-statement block (migrations), split on ``;``."""
-        parts = [part.strip() for part in self.text.split(";")]
-        return [cast(LiteralString, part) for part in parts if part]
+        return [part.strip() for part in self.text.split(";") if part.strip()]
 
 
 def cypher_dir() -> Path:
@@ -54,7 +52,7 @@ def parse(text: str, file: str) -> dict[str, Query]:
         text = "\n".join(body).strip()
         if not text:
             raise ValueError(f"query {name!r} in {file} is empty")
-        queries[name] = Query(name, file, " ".join(doc), cast(LiteralString, text))
+        queries[name] = Query(name, file, " ".join(doc), text)
 
     for line in text.splitlines():
         header = _HEADER.match(line.strip())
@@ -96,6 +94,6 @@ def get(name: str) -> Query:
         raise KeyError(f"no saved query {name!r}; known: {', '.join(sorted(queries))}") from None
 
 
-def cypher(name: str) -> LiteralString:
+def cypher(name: str) -> str:
     """The text of the saved query called ``name``."""
     return get(name).text

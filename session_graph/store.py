@@ -13,7 +13,17 @@ from typing import Any, TypeVar
 import pydantic
 
 from session_graph import lineage
-from session_graph.backends.base import APPEND, RESET, Backend, ListFilter, MsgRef, SessionRow, TopoRow, Writer
+from session_graph.backends.base import (
+    APPEND,
+    RESET,
+    Backend,
+    ListFilter,
+    MsgRef,
+    Reader,
+    SessionRow,
+    TopoRow,
+    Writer,
+)
 from session_graph.backends.memory import MemoryBackend, MemoryDatabase
 from session_graph.config import Settings
 from session_graph.crypto import ContentCodec
@@ -27,7 +37,6 @@ from session_graph.errors import (
     SchemaError,
     SessionDeletedError,
     SessionExistsError,
-    SessionGraphError,
     SessionNotFoundError,
     ValidationError,
 )
@@ -291,7 +300,8 @@ class SessionStore:
         if len(encoded.encode("utf-8")) > self.settings.max_metadata_bytes:
             raise LimitExceededError(
                 f"metadata is {len(encoded.encode('utf-8'))} bytes as JSON; "
-                f"the limit is {self.settings.max_metadata_bytes} (SESSION_GRAPH_MAX_METADATA_BYTES)"
+                f"the limit is {self.settings.max_metadata_bytes} "
+                "(SESSION_GRAPH_MAX_METADATA_BYTES)"
             )
         return encoded
 
@@ -342,9 +352,15 @@ class SessionStore:
         """
         spec: NewSession = _validated(
             NewSession,
-            {"id": id, "title": title, "user_id": user_id, "tags": tuple(tags),
-             "status": status, "metadata": dict(metadata or {})},
-        )  # fmt: skip
+            {
+                "id": id,
+                "title": title,
+                "user_id": user_id,
+                "tags": tuple(tags),
+                "status": status,
+                "metadata": dict(metadata or {}),
+            },
+        )
         meta = self._check_metadata(spec.metadata)
         sid = spec.id or new_id()
         generated = spec.id is None
@@ -360,10 +376,18 @@ class SessionStore:
                 raise SessionExistsError(f"session {sid!r} exists")
             now = utcnow()
             props = {
-                "tenant": self.tenant, "id": sid, "title": spec.title, "user_id": spec.user_id,
-                "tags": list(spec.tags), "status": spec.status, "metadata": meta,
-                "created_at": now, "updated_at": now, "length": 0, "next_idx": 0,
-            }  # fmt: skip
+                "tenant": self.tenant,
+                "id": sid,
+                "title": spec.title,
+                "user_id": spec.user_id,
+                "tags": list(spec.tags),
+                "status": spec.status,
+                "metadata": meta,
+                "created_at": now,
+                "updated_at": now,
+                "length": 0,
+                "next_idx": 0,
+            }
             tx.create_sessions([props])
             row = SessionRow(props)
             return self._session(row), [lambda m: m.put_session(row)]
@@ -403,10 +427,15 @@ class SessionStore:
             if stamp is not None and stamp.tzinfo is None:
                 raise ValidationError("created_after/created_before must be timezone-aware")
         flt = ListFilter(
-            user_id=user_id, status=status, tags=list(tags), created_after=created_after,
-            created_before=created_before, include_deleted=include_deleted,
-            after=_decode_cursor(cursor), limit=limit + 1,
-        )  # fmt: skip
+            user_id=user_id,
+            status=status,
+            tags=list(tags),
+            created_after=created_after,
+            created_before=created_before,
+            include_deleted=include_deleted,
+            after=_decode_cursor(cursor),
+            limit=limit + 1,
+        )
 
         def read(r: Any) -> list[SessionRow]:
             ids = r.list_session_ids(flt)
@@ -431,10 +460,15 @@ class SessionStore:
         metadata: Mapping[str, Any] = _UNSET,
     ) -> Session:
         """Change a session's editable fields; those not given stay as they are."""
-        given = {
+        given: dict[str, Any] = {
             k: v
-            for k, v in {"title": title, "user_id": user_id, "tags": tags, "status": status,
-                         "metadata": metadata}.items()  # fmt: skip
+            for k, v in {
+                "title": title,
+                "user_id": user_id,
+                "tags": tags,
+                "status": status,
+                "metadata": metadata,
+            }.items()
             if v is not _UNSET
         }
         if "tags" in given:
@@ -487,31 +521,47 @@ class SessionStore:
 
     def _head(self, session_id: str) -> _Head:
         row = self.mirror.row(session_id)
-        return _Head(row.head_id, row.head, self.mirror.length(session_id),
-                     self.mirror.next_idx(session_id))  # fmt: skip
+        return _Head(
+            row.head_id, row.head, self.mirror.length(session_id), self.mirror.next_idx(session_id)
+        )
 
     def _append_rows(
-        self, tx: Writer, session_id: str, row: SessionRow, at: _Head, items: list[NewMessage],
-        ids: list[str], copied_from: Sequence[str | None] | None = None,
-    ) -> tuple[list[Message], list[MirrorOp]]:  # fmt: skip
+        self,
+        tx: Writer,
+        session_id: str,
+        row: SessionRow,
+        at: _Head,
+        items: list[NewMessage],
+        ids: list[str],
+        copied_from: Sequence[str | None] | None = None,
+    ) -> tuple[list[Message], list[MirrorOp]]:
         """Write ``items`` after ``at`` in ``session_id``: the core of every append."""
         now = utcnow()
         rows: list[dict[str, Any]] = []
         links: list[dict[str, str]] = []
         topo: list[TopoRow] = []
         prev_id, prev_ref = at.head_id, at.head
-        for i, (item, mid) in enumerate(zip(items, ids)):
+        for i, (item, mid) in enumerate(zip(items, ids, strict=True)):
             idx, pos = at.next_idx + i, at.length + i
             props: dict[str, Any] = {
-                "tenant": self.tenant, "id": mid, "session_id": session_id, "idx": idx, "pos": pos,
-                "role": item.role, "created_at": item.created_at or now,
-                "provider": item.provider, "model": item.model,
-                "input_tokens": item.input_tokens, "output_tokens": item.output_tokens,
-                "cost": item.cost, "tool_name": item.tool_name, "tool_call_id": item.tool_call_id,
+                "tenant": self.tenant,
+                "id": mid,
+                "session_id": session_id,
+                "idx": idx,
+                "pos": pos,
+                "role": item.role,
+                "created_at": item.created_at or now,
+                "provider": item.provider,
+                "model": item.model,
+                "input_tokens": item.input_tokens,
+                "output_tokens": item.output_tokens,
+                "cost": item.cost,
+                "tool_name": item.tool_name,
+                "tool_call_id": item.tool_call_id,
                 "metadata": _json(item.metadata),
                 "copied_from": copied_from[i] if copied_from else None,
                 **self.codec.encode(item.content),
-            }  # fmt: skip
+            }
             rows.append(props)
             if prev_id is not None:
                 links.append({"id": mid, "prev": prev_id})
@@ -561,7 +611,7 @@ class SessionStore:
         return self.append(session_id, {"role": role, "content": content, **fields})[0]
 
     def messages(self, session_id: str, start: int = 0, stop: int | None = None) -> list[Message]:
-        """The session's history (or the window ``start:stop``, Python slice rules), oldest first."""
+        """The session's history, or its window ``start:stop`` (slice rules), oldest first."""
         self._known(session_id)
         with self.mirror.lock:
             ids = self.mirror.history_ids(session_id)[start:stop]
@@ -570,8 +620,12 @@ class SessionStore:
     def _fetch(self, ids: Sequence[str]) -> list[Message]:
         found: dict[str, dict[str, Any]] = {}
         for begin in range(0, len(ids), 2000):
-            chunk = ids[begin : begin + 2000]
-            for p in self.backend.read(lambda r, c=chunk: r.message_rows(c)):
+            chunk = list(ids[begin : begin + 2000])
+
+            def read(r: Reader, chunk: list[str] = chunk) -> list[dict[str, Any]]:
+                return r.message_rows(chunk)
+
+            for p in self.backend.read(read):
                 found[p["id"]] = p
         missing = [i for i in ids if i not in found]
         if missing:  # written or purged by another process meanwhile
@@ -625,7 +679,9 @@ class SessionStore:
             prev = self.mirror.prev(at.head)
             prev_id = None if prev is None else self.mirror.message_id(prev)
             removed = self._removable(session_id, [at.head])
-            return popped, self._move_head(tx, session_id, row, prev_id, prev, at.length - 1, removed)
+            return popped, self._move_head(
+                tx, session_id, row, prev_id, prev, at.length - 1, removed
+            )
 
         return self._write([(session_id, RESET)], compute)
 
@@ -660,9 +716,15 @@ class SessionStore:
         return out
 
     def _move_head(
-        self, tx: Writer, session_id: str, row: SessionRow, head_id: str | None,
-        head: MsgRef | None, length: int, removed: list[MsgRef],
-    ) -> list[MirrorOp]:  # fmt: skip
+        self,
+        tx: Writer,
+        session_id: str,
+        row: SessionRow,
+        head_id: str | None,
+        head: MsgRef | None,
+        length: int,
+        removed: list[MsgRef],
+    ) -> list[MirrorOp]:
         seg = self.mirror.segment(session_id)
         gone = {idx for _, idx in removed}
         next_idx = len(seg)
@@ -674,8 +736,10 @@ class SessionStore:
         tx.set_head(session_id, head_id, length, next_idx, now)
         new_row = SessionRow(
             {**row.props, "length": length, "next_idx": next_idx, "updated_at": now},
-            head_id, head, row.fork,
-        )  # fmt: skip
+            head_id,
+            head,
+            row.fork,
+        )
 
         def patch(m: Mirror) -> None:
             m.remove_messages(removed)
@@ -733,9 +797,10 @@ class SessionStore:
         existing = {row.id: row for row in tx.session_rows(ids)}
         if existing:
             mine = [
-                r for r in existing.values()
+                r
+                for r in existing.values()
                 if r.fork and r.fork["parent_id"] == parent and r.fork.get("at") == at_id
-            ]  # fmt: skip
+            ]
             if len(mine) == len(ids) == len(existing):  # a retried, already committed fork
                 raise _Rollback([self._session(existing[i]) for i in ids])
             raise SessionExistsError(f"session ids taken: {sorted(existing)}")
@@ -743,15 +808,25 @@ class SessionStore:
         rows, edges, out, mirror_rows = [], [], [], []
         for spec in specs:
             props = {
-                "tenant": self.tenant, "id": spec["id"], "title": spec.get("title"),
-                "user_id": parent_row.props.get("user_id"), "tags": list(spec.get("tags", ())),
-                "status": "active", "metadata": spec["metadata"], "created_at": now,
-                "updated_at": now, "length": position + 1, "next_idx": 0,
-            }  # fmt: skip
+                "tenant": self.tenant,
+                "id": spec["id"],
+                "title": spec.get("title"),
+                "user_id": parent_row.props.get("user_id"),
+                "tags": list(spec.get("tags", ())),
+                "status": "active",
+                "metadata": spec["metadata"],
+                "created_at": now,
+                "updated_at": now,
+                "length": position + 1,
+                "next_idx": 0,
+            }
             fork = {
-                "at": at_id, "position": position, "reason": spec.get("reason"),
-                "metadata": spec["fork_metadata"], "created_at": now,
-            }  # fmt: skip
+                "at": at_id,
+                "position": position,
+                "reason": spec.get("reason"),
+                "metadata": spec["fork_metadata"],
+                "created_at": now,
+            }
             rows.append(props)
             edges.append({"child_id": spec["id"], "parent_id": parent, "props": fork})
             row = SessionRow(props, at_id, ref, {**fork, "parent_id": parent})
@@ -770,11 +845,17 @@ class SessionStore:
         return out, mirror_rows, [patch]
 
     def _fork_spec(
-        self, id: str | None, title: str | None, tags: Sequence[str], metadata: Mapping[str, Any] | None,
-        reason: str | None, fork_metadata: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        id: str | None,
+        title: str | None,
+        tags: Sequence[str],
+        metadata: Mapping[str, Any] | None,
+        reason: str | None,
+        fork_metadata: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
         fields: NewSession = _validated(
-            NewSession, {"id": id, "title": title, "tags": tuple(tags), "metadata": dict(metadata or {})}
+            NewSession,
+            {"id": id, "title": title, "tags": tuple(tags), "metadata": dict(metadata or {})},
         )
         if reason is not None and len(reason) > 1000:
             raise ValidationError("fork reason is longer than 1000 characters")
@@ -786,10 +867,13 @@ class SessionStore:
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
         return {
-            "id": fields.id or new_id(), "title": fields.title, "tags": fields.tags,
-            "metadata": self._check_metadata(fields.metadata), "reason": reason,
+            "id": fields.id or new_id(),
+            "title": fields.title,
+            "tags": fields.tags,
+            "metadata": self._check_metadata(fields.metadata),
+            "reason": reason,
             "fork_metadata": self._check_metadata(fork_meta),
-        }  # fmt: skip
+        }
 
     def fork(
         self,
@@ -825,7 +909,10 @@ class SessionStore:
         return self._write([(spec["id"], APPEND)], compute)[0]
 
     def explore(
-        self, session_id: str, at: int | str | None, strategies: Sequence[str | Strategy | Mapping[str, Any]]
+        self,
+        session_id: str,
+        at: int | str | None,
+        strategies: Sequence[str | Strategy | Mapping[str, Any]],
     ) -> list[Session]:
         """Create one fork per strategy at the same message, in one transaction.
 
@@ -840,8 +927,9 @@ class SessionStore:
         if len(set(names)) != len(names):
             raise ValidationError("strategy names must be distinct")
         specs = [
-            self._fork_spec(s.id, s.title or s.name, s.tags, s.metadata, s.name,
-                            {"strategy": s.name})  # fmt: skip
+            self._fork_spec(
+                s.id, s.title or s.name, s.tags, s.metadata, s.name, {"strategy": s.name}
+            )
             for s in parsed
         ]
 
@@ -854,9 +942,14 @@ class SessionStore:
         return self._write([(s["id"], APPEND) for s in specs], compute)
 
     def edit(
-        self, session_id: str, index: int, message: MessageInput, *, id: str | None = None,
+        self,
+        session_id: str,
+        index: int,
+        message: MessageInput,
+        *,
+        id: str | None = None,
         reason: str = "edit",
-    ) -> Session:  # fmt: skip
+    ) -> Session:
         """Edit-as-branch: a fork at ``index - 1`` whose next message is ``message``.
 
         The original session is untouched; the new fork holds the edited history.
@@ -878,7 +971,7 @@ class SessionStore:
         return self.get_session(created[0].id)
 
     def merge(self, fork_id: str, into: str | None = None) -> MergeResult:
-        """Bring a fork's diverging messages into another session of its tree (its parent by default).
+        """Bring a fork's diverging messages into another session of its tree (default: parent).
 
         Fast-forward when the target has not moved past the common message: the target's
         head moves to the fork's head and shares its messages. Otherwise the diverging
@@ -899,7 +992,9 @@ class SessionStore:
             into_row = self._live_row(target)
             graph = self.mirror.graph
             if target == fork_id or lineage.root(graph, target) != lineage.root(graph, fork_id):
-                raise MergeConflictError(f"{fork_id!r} and {target!r} are not two sessions of one tree")
+                raise MergeConflictError(
+                    f"{fork_id!r} and {target!r} are not two sessions of one tree"
+                )
             common = lineage.common_ancestor(self.mirror, fork_id, target)
             position = -1 if common is None else common[1]
             fork_len, into_len = self.mirror.length(fork_id), self.mirror.length(target)
@@ -916,7 +1011,9 @@ class SessionStore:
                 mode = "up-to-date"
             elif into_len - 1 == position:
                 mode = "fast-forward"
-                ops = self._move_head(tx, target, into_row, fork_row.head_id, fork_row.head, fork_len, [])
+                ops = self._move_head(
+                    tx, target, into_row, fork_row.head_id, fork_row.head, fork_len, []
+                )
             else:
                 mode = "copy"
                 diverging = self.mirror.history_ids(fork_id)[start:]
@@ -924,17 +1021,25 @@ class SessionStore:
                 originals = [self._message(stored[i]) for i in diverging]
                 items = [
                     NewMessage(
-                        role=o.role, content=o.content, provider=o.provider, model=o.model,
-                        input_tokens=o.input_tokens, output_tokens=o.output_tokens, cost=o.cost,
-                        tool_name=o.tool_name, tool_call_id=o.tool_call_id, metadata=o.metadata,
+                        role=o.role,
+                        content=o.content,
+                        provider=o.provider,
+                        model=o.model,
+                        input_tokens=o.input_tokens,
+                        output_tokens=o.output_tokens,
+                        cost=o.cost,
+                        tool_name=o.tool_name,
+                        tool_call_id=o.tool_call_id,
+                        metadata=o.metadata,
                     )
                     for o in originals
-                ]  # fmt: skip
+                ]
                 new_ids = [new_id() for _ in items]
                 _, ops = self._append_rows(
                     tx, target, into_row, self._head(target), items, new_ids, diverging
                 )
-                tx.link_copies([{"id": n, "original": o} for n, o in zip(new_ids, diverging)])
+                pairs = zip(new_ids, diverging, strict=True)
+                tx.link_copies([{"id": n, "original": o} for n, o in pairs])
                 copied = tuple(new_ids)
             if mode != "up-to-date":
                 tx.create_merge_edge(
@@ -942,8 +1047,9 @@ class SessionStore:
                 )
             status = {"status": "merged", "updated_at": now, "merged_head": fork_row.head_id}
             tx.update_session(fork_id, status)
-            merged_row = SessionRow({**fork_row.props, **status}, fork_row.head_id, fork_row.head,
-                                    fork_row.fork)  # fmt: skip
+            merged_row = SessionRow(
+                {**fork_row.props, **status}, fork_row.head_id, fork_row.head, fork_row.fork
+            )
             ops.append(lambda m: m.put_session(merged_row))
             return MergeResult(mode, fork_id, target, position, copied), ops
 

@@ -44,9 +44,18 @@ def _neo4j_factory(
 ) -> StoreFactory:
     def make(**overrides: object) -> SessionStore:
         settings = Settings(tenant=tenant, **overrides)  # type: ignore[arg-type]
-        drv = GraphDatabase.driver(info.uri, auth=info.auth, notifications_min_severity="OFF") if own_driver else driver
-        backend = Neo4jBackend(drv, tenant=settings.tenant, database=info.database,
-                               retry_attempts=settings.retry_attempts, owns_driver=own_driver)  # fmt: skip
+        drv = (
+            GraphDatabase.driver(info.uri, auth=info.auth, notifications_min_severity="OFF")
+            if own_driver
+            else driver
+        )
+        backend = Neo4jBackend(
+            drv,
+            tenant=settings.tenant,
+            database=info.database,
+            retry_attempts=settings.retry_attempts,
+            owns_driver=own_driver,
+        )
         store = SessionStore(backend, settings)
         store.connect()
         return store

@@ -150,5 +150,5 @@ class Backend(ABC):
         """Drop change-log entries older than the newest ``keep``; returns how many."""
         return 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; the memory backend holds nothing
         """Release connections; the backend is unusable afterwards."""

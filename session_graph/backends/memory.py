@@ -41,9 +41,16 @@ class _State:
 
     def fork_copy(self) -> _State:
         return _State(
-            dict(self.sessions), dict(self.heads), dict(self.forks), list(self.merges),
-            dict(self.messages), dict(self.prev), dict(self.copies), list(self.changes), self.seq,
-        )  # fmt: skip
+            dict(self.sessions),
+            dict(self.heads),
+            dict(self.forks),
+            list(self.merges),
+            dict(self.messages),
+            dict(self.prev),
+            dict(self.copies),
+            list(self.changes),
+            self.seq,
+        )
 
 
 class MemoryDatabase:
@@ -114,7 +121,9 @@ class _Reader:
 
     def _topo(self, message_id: str) -> TopoRow:
         row = self.s.messages[message_id]
-        return TopoRow(row["session_id"], row["idx"], message_id, self._ref(self.s.prev.get(message_id)))
+        return TopoRow(
+            row["session_id"], row["idx"], message_id, self._ref(self.s.prev.get(message_id))
+        )
 
     def topology(self) -> Iterable[TopoRow]:
         return [self._topo(mid) for mid in self.s.messages]
@@ -180,7 +189,9 @@ class _Writer(_Reader):
     def create_merge_edge(self, fork_id: str, into_id: str, props: dict[str, Any]) -> None:
         self.s.merges.append({**props, "fork_id": fork_id, "into_id": into_id})
 
-    def create_messages(self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]) -> None:
+    def create_messages(
+        self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]
+    ) -> None:
         for row in rows:
             if row["id"] in self.s.messages:
                 raise RuntimeError(f"constraint: message {row['id']!r} exists")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any, LiteralString
 
 import neo4j
@@ -39,8 +40,8 @@ from session_graph.backends.base import (
 )
 from session_graph.errors import (
     ConflictError,
-    SessionGraphError,
     ServerUnavailableError,
+    SessionGraphError,
     StorageError,
 )
 
@@ -71,11 +72,17 @@ class _Reader:
         return list(result)
 
     def session_rows(self, ids: Sequence[str] | None) -> list[SessionRow]:
-        recs = self._run("all_session_rows") if ids is None else self._run("session_rows", ids=list(ids))
+        recs = (
+            self._run("all_session_rows")
+            if ids is None
+            else self._run("session_rows", ids=list(ids))
+        )
         rows = []
         for rec in recs:
             head = None if rec["head_id"] is None else (rec["head_owner"], rec["head_idx"])
-            rows.append(SessionRow(native(rec["session"]), rec["head_id"], head, native(rec["fork"])))
+            rows.append(
+                SessionRow(native(rec["session"]), rec["head_id"], head, native(rec["fork"]))
+            )
         return rows
 
     def list_session_ids(self, flt: ListFilter) -> list[str]:
@@ -152,7 +159,9 @@ class _Writer(_Reader):
     def set_head(
         self, session_id: str, head_id: str | None, length: int, next_idx: int, now: datetime
     ) -> None:
-        self._run("set_head", id=session_id, head_id=head_id, length=length, next_idx=next_idx, now=now)
+        self._run(
+            "set_head", id=session_id, head_id=head_id, length=length, next_idx=next_idx, now=now
+        )
 
     def create_fork_edges(self, forks: Sequence[dict[str, Any]]) -> None:
         self._run("create_fork_edges", forks=list(forks))
@@ -160,7 +169,9 @@ class _Writer(_Reader):
     def create_merge_edge(self, fork_id: str, into_id: str, props: dict[str, Any]) -> None:
         self._run("create_merge_edge", fork_id=fork_id, into_id=into_id, props=props)
 
-    def create_messages(self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]) -> None:
+    def create_messages(
+        self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]
+    ) -> None:
         self._run("create_messages", rows=list(rows))
         if links:
             self._run("link_messages", links=list(links))
@@ -174,6 +185,10 @@ class _Writer(_Reader):
 
     def delete_sessions(self, ids: Sequence[str]) -> None:
         self._run("delete_sessions", ids=list(ids))
+
+
+def _consume(query: str, params: dict[str, Any], session: neo4j.Session) -> None:
+    session.run(query, params).consume()
 
 
 class Neo4jBackend(Backend):
@@ -225,10 +240,8 @@ class Neo4jBackend(Backend):
             if version in applied:
                 continue
             for statement in queries.get(version).statements():
-                self._call(lambda s, q=statement: s.run(q).consume())
-            self._call(
-                lambda s, v=version: s.run(queries.cypher("record_migration"), version=v).consume()
-            )
+                self._call(partial(_consume, statement, {}))
+            self._call(partial(_consume, queries.cypher("record_migration"), {"version": version}))
             done.append(version)
         return done
 
@@ -254,7 +267,9 @@ class Neo4jBackend(Backend):
     def run_saved(self, name: str, **params: Any) -> list[dict[str, Any]]:
         text: LiteralString = queries.cypher(name)
         records = self._call(
-            lambda s: list(s.execute_read(lambda tx: list(tx.run(text, tenant=self.tenant, **params))))
+            lambda s: list(
+                s.execute_read(lambda tx: list(tx.run(text, tenant=self.tenant, **params)))
+            )
         )
         return [native(dict(r)) for r in records]
 

@@ -13,7 +13,9 @@ def contents(store: SessionStore, sid: str) -> list[str]:
 
 def test_deleting_a_parent_keeps_forks_whole(store: SessionStore) -> None:
     store.create_session("p")
-    ids = [m.id for m in store.append("p", [{"role": "user", "content": f"m{i}"} for i in range(4)])]
+    ids = [
+        m.id for m in store.append("p", [{"role": "user", "content": f"m{i}"} for i in range(4)])
+    ]
     store.fork("p", at=1, id="f")
     store.append("f", {"role": "assistant", "content": "f"})
     store.delete_session("p", purge=True)

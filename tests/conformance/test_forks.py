@@ -10,8 +10,12 @@ from session_graph import ForkPointError, SessionStore, ValidationError
 def chat(store: SessionStore, sid: str, n: int, prefix: str = "m") -> list[str]:
     store.create_session(sid)
     roles = ["user", "assistant"]
-    return [m.id for m in store.append(sid, [{"role": roles[i % 2], "content": f"{prefix}{i}"}
-                                             for i in range(n)])]  # fmt: skip
+    return [
+        m.id
+        for m in store.append(
+            sid, [{"role": roles[i % 2], "content": f"{prefix}{i}"} for i in range(n)]
+        )
+    ]
 
 
 def contents(store: SessionStore, sid: str) -> list[str]:
@@ -69,10 +73,12 @@ def test_fork_with_given_id_is_idempotent(store: SessionStore) -> None:
 def test_forks_of_forks_at_several_depths(store: SessionStore) -> None:
     chat(store, "root", 4)
     f1 = store.fork("root", at=1, id="f1")
-    store.append(f1.id, [{"role": "user", "content": "f1-a"}, {"role": "assistant", "content": "f1-b"}])
+    store.append(
+        f1.id, [{"role": "user", "content": "f1-a"}, {"role": "assistant", "content": "f1-b"}]
+    )
     f2 = store.fork("f1", at=3, id="f2")
     store.append(f2.id, {"role": "user", "content": "f2-a"})
-    f3 = store.fork("f2", at=0, id="f3")
+    store.fork("f2", at=0, id="f3")
     assert contents(store, "f2") == ["m0", "m1", "f1-a", "f1-b", "f2-a"]
     assert contents(store, "f3") == ["m0"]
     assert store.depth("f3") == 3 and store.root("f3") == "root"

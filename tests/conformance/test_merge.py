@@ -24,7 +24,11 @@ def test_fast_forward(base: SessionStore) -> None:
     fork_ids = base.history_ids("f")
     result = base.merge("f")
     assert (result.mode, result.into_id, result.common_position, result.copied) == (
-        "fast-forward", "p", 1, ())
+        "fast-forward",
+        "p",
+        1,
+        (),
+    )
     assert base.history_ids("p") == fork_ids  # shared, not copied
     assert base.get_session("f").status == "merged"
     assert base.merge("f").mode == "up-to-date"

@@ -27,16 +27,28 @@ def test_append_returns_stored_messages_with_all_fields(store: SessionStore) -> 
     store.create_session("s")
     when = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
     sent = NewMessage(
-        role="tool", content="42", provider="openai", model="gpt-x", input_tokens=10,
-        output_tokens=3, cost=0.0012, tool_name="calc", tool_call_id="call_1",
-        metadata={"latency_ms": 12}, created_at=when,
-    )  # fmt: skip
+        role="tool",
+        content="42",
+        provider="openai",
+        model="gpt-x",
+        input_tokens=10,
+        output_tokens=3,
+        cost=0.0012,
+        tool_name="calc",
+        tool_call_id="call_1",
+        metadata={"latency_ms": 12},
+        created_at=when,
+    )
     [msg] = store.append("s", sent)
     [read] = store.messages("s")
     assert read == msg
     assert (read.role, read.content, read.provider, read.model) == ("tool", "42", "openai", "gpt-x")
     assert (read.input_tokens, read.output_tokens, read.cost) == (10, 3, 0.0012)
-    assert (read.tool_name, read.tool_call_id, read.metadata) == ("calc", "call_1", {"latency_ms": 12})
+    assert (read.tool_name, read.tool_call_id, read.metadata) == (
+        "calc",
+        "call_1",
+        {"latency_ms": 12},
+    )
     assert read.created_at == when and read.position == 0 and read.session_id == "s"
     assert store.get_message(msg.id) == msg
 
@@ -140,7 +152,12 @@ def test_clear_history(store: SessionStore) -> None:
 
 def test_search(store: SessionStore) -> None:
     store.create_session("s")
-    store.append("s", [{"role": "user", "content": "Where is PARIS?"},
-                       {"role": "assistant", "content": "In France."}])  # fmt: skip
+    store.append(
+        "s",
+        [
+            {"role": "user", "content": "Where is PARIS?"},
+            {"role": "assistant", "content": "In France."},
+        ],
+    )
     assert [m.content for m in store.search("paris")] == ["Where is PARIS?"]
     assert store.search("berlin") == []

@@ -18,9 +18,12 @@ from session_graph.models import utcnow
 
 def test_create_and_get_round_trip(store: SessionStore) -> None:
     created = store.create_session(
-        "chat-1", title="Plan a trip", user_id="u1", tags=["travel", "demo"],
+        "chat-1",
+        title="Plan a trip",
+        user_id="u1",
+        tags=["travel", "demo"],
         metadata={"score": 0.5, "nested": {"k": [1, 2, None]}},
-    )  # fmt: skip
+    )
     got = store.get_session("chat-1")
     assert got == created
     assert got.title == "Plan a trip"
@@ -62,7 +65,11 @@ def test_list_filters(store: SessionStore) -> None:
     assert ids(store.list_sessions(tags=["x", "y"])) == ["a"]
     assert ids(store.list_sessions(status="archived")) == ["c"]
     assert ids(store.list_sessions(created_after=a.created_at + timedelta(days=1))) == []
-    assert ids(store.list_sessions(created_before=utcnow() + timedelta(seconds=5))) == ["a", "b", "c"]
+    assert ids(store.list_sessions(created_before=utcnow() + timedelta(seconds=5))) == [
+        "a",
+        "b",
+        "c",
+    ]
 
 
 def test_list_pages_with_cursor(store: SessionStore) -> None:
