@@ -14,16 +14,30 @@ UNWIND $ids AS id
 MATCH (m:Message {tenant: $tenant, id: id})
 RETURN m.id AS id, m.session_id AS session_id
 
-// name: create_messages
-UNWIND $rows AS row
-CREATE (m:Message)
-SET m = row
-
-// name: link_messages
-UNWIND $links AS link
-MATCH (m:Message {tenant: $tenant, id: link.id})
-MATCH (p:Message {tenant: $tenant, id: link.prev})
-CREATE (m)-[:PREVIOUS]->(p)
+// name: append_messages
+// Creates $rows as a session's newest messages in one round trip: the first follows $head_id
+// (the head before, null for an empty history), each next one follows the one before it,
+// and HEAD moves to the last.
+MATCH (s:Session {tenant: $tenant, id: $session_id})
+OPTIONAL MATCH (s)-[old:HEAD]->()
+DELETE old
+WITH DISTINCT s
+OPTIONAL MATCH (head:Message {tenant: $tenant, id: $head_id})
+CALL () {
+  UNWIND $rows AS row
+  CREATE (m:Message)
+  SET m = row
+  RETURN collect(m) AS chain
+}
+WITH s, chain, CASE WHEN head IS NULL THEN chain ELSE [head] + chain END AS links
+CALL (links) {
+  UNWIND range(1, size(links) - 1) AS i
+  WITH links[i] AS m, links[i - 1] AS p
+  CREATE (m)-[:PREVIOUS]->(p)
+}
+WITH s, last(chain) AS newest
+CREATE (s)-[:HEAD]->(newest)
+SET s.length = $length, s.next_idx = $next_idx, s.updated_at = $now
 
 // name: link_copies
 UNWIND $links AS link

@@ -538,7 +538,6 @@ class SessionStore:
         """Write ``items`` after ``at`` in ``session_id``: the core of every append."""
         now = utcnow()
         rows: list[dict[str, Any]] = []
-        links: list[dict[str, str]] = []
         topo: list[TopoRow] = []
         prev_id, prev_ref = at.head_id, at.head
         for i, (item, mid) in enumerate(zip(items, ids, strict=True)):
@@ -563,13 +562,10 @@ class SessionStore:
                 **self.codec.encode(item.content),
             }
             rows.append(props)
-            if prev_id is not None:
-                links.append({"id": mid, "prev": prev_id})
             topo.append(TopoRow(session_id, idx, mid, prev_ref))
             prev_id, prev_ref = mid, (session_id, idx)
-        tx.create_messages(rows, links)
         length, next_idx = at.length + len(items), at.next_idx + len(items)
-        tx.set_head(session_id, prev_id, length, next_idx, now)
+        tx.append_messages(session_id, at.head_id, rows, length, next_idx, now)
         new_props = {**row.props, "length": length, "next_idx": next_idx, "updated_at": now}
         new_row = SessionRow(new_props, prev_id, prev_ref, row.fork)
 
@@ -593,10 +589,15 @@ class SessionStore:
         """
         items = self._prepare(messages)
         ids = [m.id or new_id() for m in items]
+        # Fresh ids cannot be stored yet on the first attempt; a retry may follow a commit
+        # whose outcome was unknown, so from then on the ids are looked up first.
+        attempts = 0 if all(m.id is None for m in items) else 1
 
         def compute(tx: Writer) -> tuple[list[Message], list[MirrorOp]]:
+            nonlocal attempts
+            attempts += 1
             row = self._live_row(session_id)
-            owners = tx.message_owners(ids)
+            owners = tx.message_owners(ids) if attempts > 1 else {}
             if owners:
                 if len(owners) == len(ids) and set(owners.values()) == {session_id}:
                     stored = {p["id"]: p for p in tx.message_rows(ids)}

@@ -10,6 +10,7 @@ import copy
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from session_graph.backends.base import (
@@ -189,15 +190,24 @@ class _Writer(_Reader):
     def create_merge_edge(self, fork_id: str, into_id: str, props: dict[str, Any]) -> None:
         self.s.merges.append({**props, "fork_id": fork_id, "into_id": into_id})
 
-    def create_messages(
-        self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]
+    def append_messages(
+        self,
+        session_id: str,
+        head_id: str | None,
+        rows: Sequence[dict[str, Any]],
+        length: int,
+        next_idx: int,
+        now: datetime,
     ) -> None:
+        prev = head_id
         for row in rows:
             if row["id"] in self.s.messages:
                 raise RuntimeError(f"constraint: message {row['id']!r} exists")
             self.s.messages[row["id"]] = copy.deepcopy(dict(row))
-        for link in links:
-            self.s.prev[link["id"]] = link["prev"]
+            if prev is not None:
+                self.s.prev[row["id"]] = prev
+            prev = row["id"]
+        self.set_head(session_id, prev, length, next_idx, now)
 
     def link_copies(self, links: Sequence[dict[str, str]]) -> None:
         for link in links:

@@ -169,12 +169,24 @@ class _Writer(_Reader):
     def create_merge_edge(self, fork_id: str, into_id: str, props: dict[str, Any]) -> None:
         self._run("create_merge_edge", fork_id=fork_id, into_id=into_id, props=props)
 
-    def create_messages(
-        self, rows: Sequence[dict[str, Any]], links: Sequence[dict[str, str]]
+    def append_messages(
+        self,
+        session_id: str,
+        head_id: str | None,
+        rows: Sequence[dict[str, Any]],
+        length: int,
+        next_idx: int,
+        now: datetime,
     ) -> None:
-        self._run("create_messages", rows=list(rows))
-        if links:
-            self._run("link_messages", links=list(links))
+        self._run(
+            "append_messages",
+            session_id=session_id,
+            head_id=head_id,
+            rows=list(rows),
+            length=length,
+            next_idx=next_idx,
+            now=now,
+        )
 
     def link_copies(self, links: Sequence[dict[str, str]]) -> None:
         self._run("link_copies", links=list(links))
