@@ -67,9 +67,10 @@ RETURN m.session_id AS session_id, m.idx AS idx, m.id AS id,
        p.session_id AS prev_session, p.idx AS prev_idx
 
 // name: search_messages
-// Messages whose content contains $text (case-insensitive), newest first.
+// Messages whose content contains $text (as typed, or case-insensitively), newest first.
 MATCH (m:Message {tenant: $tenant})
-WHERE m.content IS NOT NULL AND toLower(m.content) CONTAINS toLower($text)
+WHERE m.content IS NOT NULL
+  AND (m.content CONTAINS $text OR toLower(m.content) CONTAINS toLower($text))
 RETURN m {.*} AS message
 ORDER BY m.created_at DESC, m.id
 LIMIT $limit

@@ -22,7 +22,9 @@ RETURN s {.*} AS session,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
 // name: list_session_ids
-// One page of a listing, oldest first, keyset-paginated on (created_at, id).
+// One page of a listing, oldest first, keyset-paginated on (created_at, id). Rows at the
+// cursor's own created_at come back too: the caller drops ids up to the cursor's, because
+// comparing strings with a parameter uses UTF-16 order while ORDER BY uses code points.
 MATCH (s:Session {tenant: $tenant})
 WHERE ($user_id IS NULL OR s.user_id = $user_id)
   AND ($status IS NULL OR s.status = $status)
@@ -30,9 +32,8 @@ WHERE ($user_id IS NULL OR s.user_id = $user_id)
   AND all(tag IN $tags WHERE tag IN s.tags)
   AND ($created_after IS NULL OR s.created_at >= $created_after)
   AND ($created_before IS NULL OR s.created_at < $created_before)
-  AND ($after_created IS NULL OR s.created_at > $after_created
-       OR (s.created_at = $after_created AND s.id > $after_id))
-RETURN s.id AS id
+  AND ($after_created IS NULL OR s.created_at >= $after_created)
+RETURN s.id AS id, s.created_at AS created_at
 ORDER BY s.created_at, s.id
 LIMIT $limit
 

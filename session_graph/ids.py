@@ -8,6 +8,8 @@ import time
 import unicodedata
 import uuid
 
+from session_graph.errors import ValidationError
+
 MAX_ID_LENGTH = 256
 
 _lock = threading.Lock()
@@ -55,17 +57,21 @@ def validate_name(value: str, *, what: str = "id") -> str:
     only what would be invisible or ambiguous in logs and terminals is refused.
 
     Raises:
-        ValueError: the id is empty, too long or holds control/format characters.
+        ValidationError: (a ValueError) the id is empty, too long or holds control characters
+            or lone surrogates.
     """
     if not isinstance(value, str):
-        raise ValueError(f"{what} must be a string, got {type(value).__name__}")
+        raise ValidationError(f"{what} must be a string, got {type(value).__name__}")
     if not value or not value.strip():
-        raise ValueError(f"{what} must not be empty")
+        raise ValidationError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"{what} is longer than {MAX_ID_LENGTH} characters")
+        raise ValidationError(f"{what} is longer than {MAX_ID_LENGTH} characters")
     for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cs"):
-            raise ValueError(f"{what} contains a control character (U+{ord(ch):04X})")
+        category = unicodedata.category(ch)
+        if category == "Cc":
+            raise ValidationError(f"{what} contains a control character (U+{ord(ch):04X})")
+        if category == "Cs":
+            raise ValidationError(f"{what} contains a lone surrogate (U+{ord(ch):04X})")
     return value
 
 
@@ -78,4 +84,4 @@ def validate_message_id(value: str) -> str:
     try:
         return str(uuid.UUID(str(value)))
     except (ValueError, AttributeError, TypeError) as exc:
-        raise ValueError(f"message id must be a UUID, got {value!r}") from exc
+        raise ValidationError(f"message id must be a UUID, got {value!r}") from exc

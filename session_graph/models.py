@@ -25,12 +25,20 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def _depth(value: Any, limit: int = MAX_METADATA_DEPTH) -> int:
+    """Nesting depth of dicts/lists, iteratively, stopping once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level) for child in children)
+    return deepest
 
 
 def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +71,10 @@ def _check_date(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ValueError("created_at must be timezone-aware")
-    value = value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise ValueError("created_at is out of range in UTC") from exc
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 

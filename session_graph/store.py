@@ -204,6 +204,9 @@ class SessionStore:
     ) -> R:
         """Run ``compute`` in one write transaction on an up-to-date mirror; then patch it."""
 
+        for sid, _ in changes:
+            validate_name(sid, what="session id")
+
         def unit(tx: Writer) -> tuple[R, list[MirrorOp]]:
             with self.mirror.lock:
                 if self.mirror.seq != tx.prev_seq:
@@ -356,7 +359,7 @@ class SessionStore:
                 "id": id,
                 "title": title,
                 "user_id": user_id,
-                "tags": tuple(tags),
+                "tags": _tag_tuple(tags),
                 "status": status,
                 "metadata": dict(metadata or {}),
             },
@@ -421,7 +424,7 @@ class SessionStore:
         """Sessions oldest first, filtered; ``Page.next_cursor`` fetches the next page."""
         if not 1 <= limit <= 10_000:
             raise ValidationError("limit must be between 1 and 10000")
-        for tag in tags:
+        for tag in _tag_tuple(tags):
             validate_name(tag, what="tag")
         for stamp in (created_after, created_before):
             if stamp is not None and stamp.tzinfo is None:
@@ -472,7 +475,7 @@ class SessionStore:
             if v is not _UNSET
         }
         if "tags" in given:
-            given["tags"] = tuple(given["tags"])
+            given["tags"] = _tag_tuple(given["tags"])
         if "metadata" in given:
             given["metadata"] = dict(given["metadata"])
         fields: SessionFields = _validated(SessionFields, given)
@@ -758,6 +761,8 @@ class SessionStore:
             raise EncryptionError("search is unavailable when message content is encrypted")
         if not text:
             raise ValidationError("search text must not be empty")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
+            raise ValidationError("search limit must be between 1 and 10000")
         return [self._message(p) for p in self.backend.read(lambda r: r.search(text, limit))]
 
     # -- forks ---------------------------------------------------------------------------
@@ -856,7 +861,7 @@ class SessionStore:
     ) -> dict[str, Any]:
         fields: NewSession = _validated(
             NewSession,
-            {"id": id, "title": title, "tags": tuple(tags), "metadata": dict(metadata or {})},
+            {"id": id, "title": title, "tags": _tag_tuple(tags), "metadata": dict(metadata or {})},
         )
         if reason is not None and len(reason) > 1000:
             raise ValidationError("fork reason is longer than 1000 characters")
@@ -1174,6 +1179,13 @@ class SessionStore:
         return self.backend.trim_changes(self.settings.change_log_retention)
 
 
+def _tag_tuple(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags as a tuple; one bare string is refused rather than split into characters."""
+    if isinstance(tags, str | bytes):
+        raise ValidationError("tags must be a list of strings, not one string")
+    return tuple(tags)
+
+
 def _encode_cursor(created: datetime, session_id: str) -> str:
     raw = json.dumps([created.isoformat(), session_id]).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii")
@@ -1184,9 +1196,12 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         created, sid = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return datetime.fromisoformat(created), str(sid)
+        stamp = datetime.fromisoformat(created)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise ValidationError("cursor is not one that list_sessions returned") from exc
+    if stamp.tzinfo is None or not isinstance(sid, str):
+        raise ValidationError("cursor is not one that list_sessions returned")
+    return stamp, sid
 
 
 __all__ = ["MergeResult", "PurgeReport", "SessionStore"]

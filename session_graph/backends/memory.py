@@ -148,7 +148,8 @@ class _Reader:
         hits = [
             copy.deepcopy(row)
             for row in self.s.messages.values()
-            if row.get("content") is not None and needle in row["content"].lower()
+            if row.get("content") is not None
+            and (text in row["content"] or needle in row["content"].lower())
         ]
         hits.sort(key=lambda r: (r["created_at"], r["id"]))
         hits.reverse()

@@ -87,19 +87,29 @@ class _Reader:
 
     def list_session_ids(self, flt: ListFilter) -> list[str]:
         after_created, after_id = flt.after if flt.after else (None, None)
-        recs = self._run(
-            "list_session_ids",
-            user_id=flt.user_id,
-            status=flt.status,
-            tags=list(flt.tags),
-            created_after=flt.created_after,
-            created_before=flt.created_before,
-            include_deleted=flt.include_deleted,
-            after_created=after_created,
-            after_id=after_id,
-            limit=flt.limit,
-        )
-        return [rec["id"] for rec in recs]
+        extra = 100
+        while True:
+            recs = self._run(
+                "list_session_ids",
+                user_id=flt.user_id,
+                status=flt.status,
+                tags=list(flt.tags),
+                created_after=flt.created_after,
+                created_before=flt.created_before,
+                include_deleted=flt.include_deleted,
+                after_created=after_created,
+                limit=flt.limit + extra,
+            )
+            ids = [
+                rec["id"]
+                for rec in recs
+                if after_id is None
+                or native(rec["created_at"]) != after_created
+                or rec["id"] > after_id
+            ]
+            if len(ids) >= flt.limit or len(recs) < flt.limit + extra:
+                return ids[: flt.limit]
+            extra *= 10
 
     def message_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         return [native(rec["message"]) for rec in self._run("message_rows", ids=list(ids))]

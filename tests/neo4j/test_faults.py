@@ -93,7 +93,7 @@ def test_sigkill_and_restart_mid_run(
 
 
 def test_store_opened_while_server_starts_waits(
-    local_neo4j: LocalNeo4j, neo4j_info: ConnectionInfo, tenant: str
+    local_neo4j: LocalNeo4j, neo4j_info: ConnectionInfo, neo4j_driver: object, tenant: str
 ) -> None:
     local_neo4j.stop()
     starter = threading.Thread(target=local_neo4j.start)
