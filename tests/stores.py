@@ -43,7 +43,7 @@ def _neo4j_factory(
     info: ConnectionInfo, driver: Driver, tenant: str, own_driver: bool
 ) -> StoreFactory:
     def make(**overrides: object) -> SessionStore:
-        settings = Settings(tenant=tenant, **overrides)  # type: ignore[arg-type]
+        settings = Settings(**{"tenant": tenant, **overrides})  # type: ignore[arg-type]
         drv = (
             GraphDatabase.driver(info.uri, auth=info.auth, notifications_min_severity="OFF")
             if own_driver
@@ -71,7 +71,7 @@ def open_store(request: pytest.FixtureRequest, tenant: str) -> Iterator[StoreFac
         database = MemoryDatabase()
 
         def make(**overrides: object) -> SessionStore:
-            settings = Settings(tenant=tenant, **overrides)  # type: ignore[arg-type]
+            settings = Settings(**{"tenant": tenant, **overrides})  # type: ignore[arg-type]
             return SessionStore.in_memory(settings, database=database)
 
         factory: StoreFactory = make
