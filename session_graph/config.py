@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default=None,
         description="comma-separated Fernet keys; first encrypts, all decrypt (rotation)",
     )
+    mirror_max_lag: float = Field(
+        default=0.0,
+        ge=0,
+        description="seconds a lineage answer may lag other processes' writes (0: always check)",
+    )
     change_log_retention: int = Field(
         default=100_000, gt=0, description="change-log entries kept for mirror catch-up"
     )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import networkx as nx
 
 from session_graph.mirror import Mirror
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parent(graph: nx.DiGraph, session_id: str) -> str | None:
@@ -84,8 +88,8 @@ def common_ancestor(mirror: Mirror, a: str, b: str) -> tuple[str, int] | None:
 
 
 def _by_creation(graph: nx.DiGraph, nodes: object) -> list[str]:
-    def key(node: str) -> tuple[str, str]:
+    def key(node: str) -> tuple[bool, datetime, str]:
         created = graph.nodes[node]["row"].props.get("created_at")
-        return (created.isoformat() if created is not None else "", node)
+        return (created is not None, created or _EPOCH, node)
 
     return sorted((str(n) for n in nodes), key=key)  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,6 +125,7 @@ class SessionStore:
         self.backend = backend
         self.settings = settings or Settings()
         self.mirror = Mirror()
+        self._checked_at = float("-inf")
         secret = self.settings.encryption_keys
         self.codec = ContentCodec.from_secret(secret.get_secret_value() if secret else None)
 
@@ -229,7 +231,14 @@ class SessionStore:
         current = self.backend.read(lambda r: r.current_seq())
         if current != self.mirror.seq:
             self.backend.read(self.mirror.catch_up)
+        self._checked_at = time.monotonic()
         return self.mirror.seq
+
+    def _maybe_refresh(self) -> None:
+        """Check the change counter unless the last check is within ``mirror_max_lag``."""
+        lag = self.settings.mirror_max_lag
+        if lag <= 0 or time.monotonic() - self._checked_at > lag:
+            self.refresh()
 
     def _live_row(self, session_id: str) -> SessionRow:
         validate_name(session_id, what="session id")
@@ -243,7 +252,7 @@ class SessionStore:
         return row
 
     def _known(self, session_id: str) -> str:
-        self.refresh()
+        self._maybe_refresh()
         validate_name(session_id, what="session id")
         if session_id not in self.mirror or "tenant" not in self.mirror.row(session_id).props:
             raise SessionNotFoundError(f"no session {session_id!r}")

@@ -42,3 +42,14 @@ def test_trimmed_change_log_forces_a_full_reload(open_store: StoreFactory) -> No
     one.trim_change_log()
     assert two.message_count("s") == 5
     assert [m.content for m in two.messages("s")] == [str(i) for i in range(5)]
+
+
+def test_max_lag_skips_the_check_within_the_window(open_store: StoreFactory) -> None:
+    writer, lagging = open_store(), open_store(mirror_max_lag=3600)
+    writer.create_session("s")
+    lagging.refresh()
+    assert lagging.children("s") == []
+    writer.fork("s", id="f")
+    assert lagging.children("s") == []  # within the window: the mirror as last checked
+    lagging.refresh()
+    assert lagging.children("s") == ["f"]
