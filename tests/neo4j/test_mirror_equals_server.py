@@ -121,7 +121,7 @@ def test_mirror_equals_cypher_on_random_trees(
         assert mirror_view(store, fresh, sid) == expected, sid
         assert store.mirror.length(sid) == len(expected["history"])  # type: ignore[arg-type]
         assert fanout[sid] == store.mirror.graph.out_degree(sid)
-    for i, j in pairs:
+    for i, j in pairs if sessions else []:
         a, b = sessions[i % len(sessions)], sessions[j % len(sessions)]
         rows = store.backend.run_saved("common_ancestor_message", a=a, b=b)
         want = (rows[0]["id"], rows[0]["position"]) if rows else None
