@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from tests.stores import StoreFactory
 
 @pytest.fixture
 def pair(open_store: StoreFactory) -> tuple[SessionStore, SessionStore]:
-    mine, theirs = open_store(), open_store(tenant=f"other-{id(open_store)}")
+    mine, theirs = open_store(), open_store(tenant=f"other-{uuid.uuid4().hex[:12]}")
     theirs.create_session("secret", title="theirs", tags=["t"])
     theirs.append("secret", [{"role": "user", "content": "private"}] * 2)
     theirs.fork("secret", at=0, id="secret-fork")
