@@ -240,22 +240,25 @@ class SessionStore:
         if lag <= 0 or time.monotonic() - self._checked_at > lag:
             self.refresh()
 
-    def _live_row(self, session_id: str) -> SessionRow:
+    def _stored_row(self, session_id: str) -> SessionRow:
+        """The mirrored row of a stored session (deleted ones included)."""
         validate_name(session_id, what="session id")
         if session_id not in self.mirror:
             raise SessionNotFoundError(f"no session {session_id!r}")
         row = self.mirror.row(session_id)
         if "tenant" not in row.props:  # a parent placeholder for a session purged since
             raise SessionNotFoundError(f"no session {session_id!r}")
+        return row
+
+    def _live_row(self, session_id: str) -> SessionRow:
+        row = self._stored_row(session_id)
         if row.props.get("status") == DELETED:
             raise SessionDeletedError(f"session {session_id!r} is deleted; it takes no writes")
         return row
 
     def _known(self, session_id: str) -> str:
         self._maybe_refresh()
-        validate_name(session_id, what="session id")
-        if session_id not in self.mirror or "tenant" not in self.mirror.row(session_id).props:
-            raise SessionNotFoundError(f"no session {session_id!r}")
+        self._stored_row(session_id)
         return session_id
 
     # -- conversions ---------------------------------------------------------------------
@@ -513,10 +516,7 @@ class SessionStore:
         """
 
         def compute(tx: Writer) -> tuple[None, list[MirrorOp]]:
-            validate_name(session_id, what="session id")
-            if session_id not in self.mirror:
-                raise SessionNotFoundError(f"no session {session_id!r}")
-            row = self.mirror.row(session_id)
+            row = self._stored_row(session_id)
             if row.props.get("status") == DELETED:
                 raise _Rollback(None)
             now = utcnow()
@@ -1112,8 +1112,9 @@ class SessionStore:
 
     def common_ancestor(self, a: str, b: str) -> Message | None:
         """The newest message both sessions' histories hold, or None."""
-        self._known(a)
-        self._known(b)
+        self._maybe_refresh()
+        self._stored_row(a)
+        self._stored_row(b)
         with self.mirror.lock:
             found = lineage.common_ancestor(self.mirror, a, b)
         return None if found is None else self._fetch([found[0]])[0]
@@ -1164,20 +1165,22 @@ class SessionStore:
             tx.record([(sid, RESET) for sid in touched])
             ids = [m.message_id(ref) for ref in doomed]
             tx.delete_messages(ids)
-            for sid in {sid for sid, _ in doomed} - set(dropped):
-                row = m.row(sid)
-                if row.head in set(doomed):  # only deleted sessions' heads can be unreached
-                    tx.set_head(sid, None, 0, int(row.props.get("next_idx") or 0), utcnow())
+            gone = set(doomed)
+            # only deleted sessions' heads can be unreached; the kept ones lose their head
+            headless = [
+                sid for sid in {sid for sid, _ in doomed} - set(dropped) if m.row(sid).head in gone
+            ]
+            for sid in headless:
+                tx.set_head(sid, None, 0, int(m.row(sid).props.get("next_idx") or 0), utcnow())
             tx.delete_sessions([s for s in dropped if "tenant" in m.row(s).props])
 
             def patch(mm: Mirror) -> None:
                 mm.remove_messages(doomed)
                 for sid in dropped:
                     mm.drop_session(sid)
-                for sid in {sid for sid, _ in doomed} - set(dropped):
+                for sid in headless:
                     row = mm.row(sid)
-                    if row.head in set(doomed):
-                        mm.put_session(SessionRow({**row.props, "length": 0}, None, None, row.fork))
+                    mm.put_session(SessionRow({**row.props, "length": 0}, None, None, row.fork))
 
             return PurgeReport(len(ids), len(dropped)), [patch]
 
