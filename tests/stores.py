@@ -23,6 +23,20 @@ BACKENDS = ["memory", "neo4j"]
 StoreFactory = Callable[..., SessionStore]
 
 
+def graph_size(store: SessionStore) -> tuple[int, int] | None:
+    """Nodes and outgoing relationships of the store's tenant (Neo4j only)."""
+    backend = store.backend
+    if not isinstance(backend, Neo4jBackend):
+        return None
+    records, _, _ = backend.driver.execute_query(
+        "MATCH (n {tenant: $t}) OPTIONAL MATCH (n)-[r]->() "
+        "RETURN count(DISTINCT n) AS nodes, count(r) AS rels",
+        t=store.tenant,
+        database_=backend.database,
+    )
+    return int(records[0]["nodes"]), int(records[0]["rels"])
+
+
 @pytest.fixture(scope="session")
 def neo4j_driver(neo4j_info: ConnectionInfo) -> Iterator[Driver]:
     """One driver for the session, with the schema applied once."""

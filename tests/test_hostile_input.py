@@ -39,6 +39,7 @@ from session_graph import (
     ValidationError,
 )
 from session_graph.backends.neo4j import Neo4jBackend
+from tests.stores import graph_size
 
 EXAMPLES: Counter[str] = Counter()
 
@@ -57,20 +58,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def on_neo4j(store: SessionStore) -> bool:
     return isinstance(store.backend, Neo4jBackend)
-
-
-def graph_size(store: SessionStore) -> tuple[int, int] | None:
-    """Nodes and outgoing relationships of the store's tenant (Neo4j only)."""
-    backend = store.backend
-    if not isinstance(backend, Neo4jBackend):
-        return None
-    records, _, _ = backend.driver.execute_query(
-        "MATCH (n {tenant: $t}) OPTIONAL MATCH (n)-[r]->() "
-        "RETURN count(DISTINCT n) AS nodes, count(r) AS rels",
-        t=store.tenant,
-        database_=backend.database,
-    )
-    return int(records[0]["nodes"]), int(records[0]["rels"])
 
 
 def fingerprint(store: SessionStore, sids: Iterable[str] = ()) -> tuple[Any, ...]:
@@ -915,9 +902,7 @@ def test_search_is_case_insensitive_contains_and_nothing_else(store: SessionStor
         [msg] = store.append(sid, {"role": "user", "content": content})
         stored.append((msg.id, content))
         hits = store.search(needle, limit=10_000)
-        expected = {
-            mid for mid, text in stored if needle in text or needle.lower() in text.lower()
-        }
+        expected = {mid for mid, text in stored if needle in text or needle.lower() in text.lower()}
         assert {m.id for m in hits} == expected, (needle, [m.content for m in hits])
         assert len(hits) == len(expected)
         stamps = [m.created_at for m in hits]

@@ -20,26 +20,12 @@ from session_graph import (
     SessionStore,
     ValidationError,
 )
-from session_graph.backends.neo4j import Neo4jBackend
-from tests.stores import StoreFactory
+from tests.stores import StoreFactory, graph_size
 
 MESSAGE_VAR = "SESSION_GRAPH_MAX_MESSAGE_BYTES"
 METADATA_VAR = "SESSION_GRAPH_MAX_METADATA_BYTES"
 LAST = {1: "a", 2: "\u00e9", 3: "\u20ac", 4: "\U0001f600"}  # a, é, €, 😀
 MAX_INT = 2**63 - 1
-
-
-def graph_size(store: SessionStore) -> tuple[int, int] | None:
-    backend = store.backend
-    if not isinstance(backend, Neo4jBackend):
-        return None
-    records, _, _ = backend.driver.execute_query(
-        "MATCH (n {tenant: $t}) OPTIONAL MATCH (n)-[r]->() "
-        "RETURN count(DISTINCT n) AS nodes, count(r) AS rels",
-        t=store.tenant,
-        database_=backend.database,
-    )
-    return int(records[0]["nodes"]), int(records[0]["rels"])
 
 
 def fingerprint(store: SessionStore) -> tuple[Any, ...]:
