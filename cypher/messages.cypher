@@ -1,43 +1,165 @@
 // Messages: immutable (:Message) nodes. (m)-[:PREVIOUS]->(p) links each to its predecessor,
 // so a history is HEAD-[:PREVIOUS*0..]->root. `session_id` names the session that appended
 // it, `idx` its ordinal among that session's own messages, `pos` its 0-based place in every
-// history that holds it. Forks share messages: nothing is copied.
+// history that holds it. Only properties with a value are stored. Forks share messages.
+// Rows come back as lists: [id, session_id, pos, role, content, content_enc,
+// created_at (epoch ms), provider, model, input_tokens, output_tokens, cost, tool_name,
+// tool_call_id, metadata, copied_from].
+
+// name: append
+// Appends $rows (maps of message properties) to session $id as its newest messages, in one
+// round trip. The session's write lock comes first (a same-value SET), so appends of one
+// session form one chain while appends of other sessions never wait. $ts holds creation times
+// in epoch ms (null: the transaction's time). Nothing is written unless the status is 'ok';
+// 'replay' means the first row's id is stored in this session already (a retried call).
+MATCH (s:Session {tenant: $tenant, id: $id})
+SET s.version = s.version
+WITH s
+OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $rows[0].id})
+WITH s, s.length AS base, s.next_idx AS first,
+     CASE WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
+          WHEN dup IS NOT NULL THEN 'conflict'
+          WHEN s.status IN $closed THEN s.status
+          ELSE 'ok' END AS status
+CALL (s, base, first, status) {
+  WITH s, base, first WHERE status = 'ok'
+  OPTIONAL MATCH (s)-[old:HEAD]->(head:Message)
+  DELETE old
+  WITH s, base, first, head
+  CALL (s, base, first) {
+    UNWIND range(0, size($rows) - 1) AS i
+    CREATE (m:Message)
+    SET m = $rows[i], m.tenant = $tenant, m.session_id = $id, m.pos = base + i,
+        m.idx = first + i,
+        m.created_at = CASE WHEN $ts IS NULL OR $ts[i] IS NULL THEN datetime.transaction()
+                            ELSE datetime({epochMillis: $ts[i]}) END
+    RETURN collect(m) AS chain
+  }
+  WITH s, base, first, chain, CASE WHEN head IS NULL THEN chain ELSE [head] + chain END AS links
+  CALL (links) {
+    UNWIND range(1, size(links) - 1) AS i
+    WITH links[i] AS m, links[i - 1] AS p
+    CREATE (m)-[:PREVIOUS]->(p)
+  }
+  WITH s, base, first, last(chain) AS newest, size(chain) AS n,
+       size(s.run_owner) > 0 AND last(s.run_owner) = s.id AND last(s.run_end) = first - 1
+         AS extend
+  CREATE (s)-[:HEAD]->(newest)
+  SET s.run_owner = CASE WHEN extend THEN s.run_owner ELSE s.run_owner + [s.id] END,
+      s.run_start = CASE WHEN extend THEN s.run_start ELSE s.run_start + [first] END,
+      s.run_end = CASE WHEN extend THEN s.run_end[0..-1] + [first + n - 1]
+                       ELSE s.run_end + [first + n - 1] END,
+      s.length = base + n, s.next_idx = first + n, s.version = s.version + 1,
+      s.updated_at = datetime.transaction()
+}
+RETURN status, base, datetime.transaction().epochMillis AS at
+
+// name: history_window
+// Messages $start..$stop-1 of a session's history (Python slice rules: negative counts from
+// the end, null is open), oldest first. Each run of the history that overlaps the window is
+// one range seek on the (tenant, session_id, idx) index, so the cost is what is returned.
+MATCH (s:Session {tenant: $tenant, id: $id})
+WITH s, s.length AS n
+WITH s, n,
+     CASE WHEN $start IS NULL THEN 0
+          WHEN $start < 0 THEN CASE WHEN n + $start < 0 THEN 0 ELSE n + $start END
+          WHEN $start > n THEN n ELSE $start END AS lo,
+     CASE WHEN $stop IS NULL THEN n
+          WHEN $stop < 0 THEN CASE WHEN n + $stop < 0 THEN 0 ELSE n + $stop END
+          WHEN $stop > n THEN n ELSE $stop END AS hi,
+     reduce(acc = [0], i IN range(0, size(s.run_owner) - 1) |
+            acc + [last(acc) + s.run_end[i] - s.run_start[i] + 1]) AS bounds
+CALL (s, lo, hi, bounds) {
+  UNWIND range(0, size(s.run_owner) - 1) AS i
+  WITH s, i, bounds[i] AS at,
+       CASE WHEN lo > bounds[i] THEN lo ELSE bounds[i] END AS a,
+       CASE WHEN hi < bounds[i + 1] THEN hi ELSE bounds[i + 1] END AS b
+  WITH s.run_owner[i] AS owner, s.run_start[i] + a - at AS first, s.run_start[i] + b - 1 - at AS last
+  WHERE first <= last
+  MATCH (m:Message {tenant: $tenant, session_id: owner})
+  WHERE m.idx >= first AND m.idx <= last
+  WITH m ORDER BY m.pos
+  RETURN collect([m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
+                  m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
+                  m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
+                  m.copied_from]) AS rows
+}
+RETURN n AS length, s.version AS version, rows
 
 // name: message_rows
+// Messages by id (rows as above, in no particular order).
 UNWIND $ids AS id
 MATCH (m:Message {tenant: $tenant, id: id})
-RETURN m {.*} AS message
+RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
+        m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
+        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
+        m.copied_from] AS row
 
-// name: message_owners
-// Which of $ids exist, and who owns them (idempotent appends check this first).
+// name: pop
+// Removes a session's newest message from its history if it is still $expect (the caller read
+// it first). Locks the tree root (forks and pops of a tree take turns) and the session. The
+// message is deleted when it is the session's own and nothing else holds it (no other HEAD,
+// no later message of another history); otherwise only the HEAD moves back.
+MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (r:Session {tenant: $tenant, id: s.root})
+SET r.tree_version = r.tree_version, s.version = s.version
+WITH s
+OPTIONAL MATCH (s)-[hr:HEAD]->(h:Message)
+WITH s, hr, h,
+     CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
+          WHEN s.status IN $closed THEN s.status
+          WHEN h IS NULL THEN 'empty'
+          WHEN h.id <> $expect THEN 'moved'
+          ELSE 'ok' END AS status
+CALL (s, hr, h, status) {
+  WITH s, hr, h WHERE status = 'ok'
+  OPTIONAL MATCH (h)-[:PREVIOUS]->(prev:Message)
+  WITH s, hr, h, prev,
+       h.session_id = s.id
+       AND NOT EXISTS { MATCH (h)<-[:HEAD]-(o:Session) WHERE o <> s }
+       AND NOT EXISTS { MATCH (h)<-[:PREVIOUS]-(:Message) } AS drop
+  DELETE hr
+  FOREACH (_ IN CASE WHEN prev IS NULL THEN [] ELSE [1] END | CREATE (s)-[:HEAD]->(prev))
+  WITH s, h, drop, last(s.run_end) = last(s.run_start) AS single
+  SET s.run_owner = CASE WHEN single THEN s.run_owner[0..-1] ELSE s.run_owner END,
+      s.run_start = CASE WHEN single THEN s.run_start[0..-1] ELSE s.run_start END,
+      s.run_end = CASE WHEN single THEN s.run_end[0..-1]
+                       ELSE s.run_end[0..-1] + [last(s.run_end) - 1] END,
+      s.length = s.length - 1,
+      s.next_idx = CASE WHEN drop AND h.idx = s.next_idx - 1 THEN h.idx ELSE s.next_idx END,
+      s.version = s.version + 1, s.updated_at = datetime.transaction(),
+      s.ops = ([$op] + coalesce(s.ops, []))[0..16]
+  WITH h WHERE drop
+  DETACH DELETE h
+}
+RETURN status
+
+// name: message_holders
+// Which of the messages $ids something outside $ids holds: another session's HEAD, or a
+// later message that is not itself in $ids (decides what clear_history may delete).
 UNWIND $ids AS id
 MATCH (m:Message {tenant: $tenant, id: id})
-RETURN m.id AS id, m.session_id AS session_id
+RETURN id,
+       EXISTS { MATCH (m)<-[:HEAD]-(o:Session) WHERE o.id <> $session } OR
+       EXISTS { MATCH (m)<-[:PREVIOUS]-(x:Message) WHERE NOT x.id IN $ids } AS held
 
-// name: append_messages
-// Creates $rows as a session's newest messages in one round trip: the first follows $head_id
-// (the head before, null for an empty history), each next one follows the one before it,
-// and HEAD moves to the last.
-MATCH (s:Session {tenant: $tenant, id: $session_id})
+// name: own_ids
+// Ids of the messages $session owns in idx ranges $ranges ([[first, last], ...]), by idx.
+UNWIND $ranges AS range
+MATCH (m:Message {tenant: $tenant, session_id: $session})
+WHERE m.idx >= range[0] AND m.idx <= range[1]
+RETURN m.id AS id, m.idx AS idx
+ORDER BY idx
+
+// name: set_history
+// Points a session's HEAD at $head_id (null: empty history) and stores its runs and length.
+MATCH (s:Session {tenant: $tenant, id: $id})
 OPTIONAL MATCH (s)-[old:HEAD]->()
 DELETE old
 WITH DISTINCT s
-OPTIONAL MATCH (head:Message {tenant: $tenant, id: $head_id})
-CALL () {
-  UNWIND $rows AS row
-  CREATE (m:Message)
-  SET m = row
-  RETURN collect(m) AS chain
-}
-WITH s, chain, CASE WHEN head IS NULL THEN chain ELSE [head] + chain END AS links
-CALL (links) {
-  UNWIND range(1, size(links) - 1) AS i
-  WITH links[i] AS m, links[i - 1] AS p
-  CREATE (m)-[:PREVIOUS]->(p)
-}
-WITH s, last(chain) AS newest
-CREATE (s)-[:HEAD]->(newest)
-SET s.length = $length, s.next_idx = $next_idx, s.updated_at = $now
+OPTIONAL MATCH (m:Message {tenant: $tenant, id: $head_id})
+FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END | CREATE (s)-[:HEAD]->(m))
+SET s += $props, s.version = s.version + 1, s.updated_at = datetime.transaction()
 
 // name: link_copies
 UNWIND $links AS link
@@ -50,27 +172,81 @@ UNWIND $ids AS id
 MATCH (m:Message {tenant: $tenant, id: id})
 DETACH DELETE m
 
-// name: topology_messages
-// Chain topology of every message of the tenant (no bodies), for the in-process mirror.
-MATCH (m:Message {tenant: $tenant})
-OPTIONAL MATCH (m)-[:PREVIOUS]->(p:Message)
-RETURN m.session_id AS session_id, m.idx AS idx, m.id AS id,
-       p.session_id AS prev_session, p.idx AS prev_idx
-
-// name: topology_messages_from
-// The same for some sessions, from an idx on (mirror catch-up after foreign appends).
-UNWIND $wants AS want
-MATCH (m:Message {tenant: $tenant, session_id: want.session_id})
-WHERE m.idx >= want.from_idx
-OPTIONAL MATCH (m)-[:PREVIOUS]->(p:Message)
-RETURN m.session_id AS session_id, m.idx AS idx, m.id AS id,
-       p.session_id AS prev_session, p.idx AS prev_idx
-
 // name: search_messages
 // Messages whose content contains $text (as typed, or case-insensitively), newest first.
 MATCH (m:Message {tenant: $tenant})
 WHERE m.content IS NOT NULL
   AND (m.content CONTAINS $text OR toLower(m.content) CONTAINS toLower($text))
-RETURN m {.*} AS message
-ORDER BY m.created_at DESC, m.id
+WITH m ORDER BY m.created_at DESC, m.id
 LIMIT $limit
+RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
+        m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
+        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
+        m.copied_from] AS row
+
+// name: reserve_append
+// First step of a large append (written in chunks that become visible together): locks the
+// session, reserves $count idx values and returns where the chunks go. 'replay' when the
+// first message id is stored in this session already (a retried call).
+MATCH (s:Session {tenant: $tenant, id: $id})
+SET s.version = s.version
+WITH s
+OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
+OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $first_id})
+WITH s, h, s.next_idx AS first, s.length AS base,
+     CASE WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
+          WHEN dup IS NOT NULL THEN 'conflict'
+          WHEN s.status IN $closed THEN s.status
+          ELSE 'ok' END AS status
+CALL (s, status) {
+  WITH s WHERE status = 'ok'
+  SET s.next_idx = s.next_idx + $count
+}
+RETURN status, first, base, h.id AS head_id, s.run_owner AS owner, s.run_start AS start,
+       s.run_end AS end
+
+// name: write_chunk
+// Writes one chunk of a large append, linked after $prev_id, not yet on any history (the
+// session's HEAD moves only in finish_append). A chunk already written is left as it is.
+OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $rows[0].id})
+CALL (dup) {
+  WITH dup WHERE dup IS NULL
+  OPTIONAL MATCH (prev:Message {tenant: $tenant, id: $prev_id})
+  CALL () {
+    UNWIND range(0, size($rows) - 1) AS i
+    CREATE (m:Message)
+    SET m = $rows[i], m.tenant = $tenant, m.session_id = $id, m.pos = $base + i,
+        m.idx = $first + i,
+        m.created_at = CASE WHEN $ts IS NULL OR $ts[i] IS NULL THEN datetime.transaction()
+                            ELSE datetime({epochMillis: $ts[i]}) END
+    RETURN collect(m) AS chain
+  }
+  WITH CASE WHEN prev IS NULL THEN chain ELSE [prev] + chain END AS links
+  CALL (links) {
+    UNWIND range(1, size(links) - 1) AS i
+    WITH links[i] AS m, links[i - 1] AS p
+    CREATE (m)-[:PREVIOUS]->(p)
+  }
+}
+RETURN dup IS NOT NULL AS replay
+
+// name: finish_append
+// Last step of a large append: moves HEAD to $last_id and stores the new runs, unless the
+// session changed since reserve_append ('moved': the caller removes its chunks).
+MATCH (s:Session {tenant: $tenant, id: $id})
+SET s.version = s.version
+WITH s
+OPTIONAL MATCH (s)-[old:HEAD]->(h:Message)
+OPTIONAL MATCH (newest:Message {tenant: $tenant, id: $last_id})
+WITH s, old, newest,
+     CASE WHEN h IS NOT NULL AND h.id = $last_id THEN 'replay'
+          WHEN s.status IN $closed THEN s.status
+          WHEN s.length <> $base OR coalesce(h.id, '') <> coalesce($head_id, '') THEN 'moved'
+          ELSE 'ok' END AS status
+CALL (s, old, newest, status) {
+  WITH s, old, newest WHERE status = 'ok'
+  DELETE old
+  CREATE (s)-[:HEAD]->(newest)
+  SET s += $props, s.version = s.version + 1, s.updated_at = datetime.transaction()
+}
+RETURN status

@@ -1,25 +1,36 @@
 // Sessions: one (:Session) node per conversation, scoped by `tenant`.
 // (s)-[:HEAD]->(m) points at the newest message of its history (absent when empty);
 // (child)-[:FORKED_FROM {at, position, reason}]->(parent) records where a fork left.
+// `root` names the tree's root session; the root's `tree_version` counts structural changes
+// of its tree (forks, deletes, status changes, merges), which is what in-process mirrors check.
+// `version` counts writes to the session. `run_owner`/`run_start`/`run_end` describe its
+// history as runs of owners' messages (see session_graph/history.py). `ops` keeps the ids of
+// the latest write calls, so a retried call finds its own earlier effect.
 
 // name: session_rows
-// Sessions by id, with head and fork point.
+// Sessions by id, with their head message id and fork point.
 UNWIND $ids AS id
 MATCH (s:Session {tenant: $tenant, id: id})
 OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
 OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
-RETURN s {.*} AS session,
-       h.id AS head_id, h.session_id AS head_owner, h.idx AS head_idx,
+RETURN s {.*} AS session, h.id AS head_id,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
-// name: all_session_rows
-// Every session of the tenant, as session_rows returns them (loads the mirror).
-MATCH (s:Session {tenant: $tenant})
+// name: create_session
+// Creates session $props.id as the root of a new tree; MERGE on the unique (tenant, id) makes
+// two concurrent creates of one id safe. `mine` is true when this call ($op) created it, now or
+// in an attempt whose outcome was lost.
+MERGE (s:Session {tenant: $tenant, id: $props.id})
+ON CREATE SET s += $props, s.root = $props.id, s.tree_version = 0, s.version = 1,
+              s.length = 0, s.next_idx = 0, s.run_owner = [], s.run_start = [], s.run_end = [],
+              s.ops = [$op], s.created_at = datetime.transaction(),
+              s.updated_at = datetime.transaction()
+WITH s
 OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
 OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
-RETURN s {.*} AS session,
-       h.id AS head_id, h.session_id AS head_owner, h.idx AS head_idx,
-       CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
+RETURN s {.*} AS session, h.id AS head_id,
+       CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork,
+       $op IN coalesce(s.ops, []) AS mine
 
 // name: list_session_ids
 // One page of a listing, oldest first, keyset-paginated on (created_at, id). Rows at the
@@ -37,39 +48,55 @@ RETURN s.id AS id, s.created_at AS created_at
 ORDER BY s.created_at, s.id
 LIMIT $limit
 
-// name: create_sessions
-UNWIND $rows AS row
-CREATE (s:Session)
-SET s = row
-
 // name: update_session
+// Sets $props on a session unless it is deleted. Takes the tree root's lock first (a status is
+// part of what mirrors show), then the session's; bumps both counters; records $op.
 MATCH (s:Session {tenant: $tenant, id: $id})
-SET s += $props
+MATCH (r:Session {tenant: $tenant, id: s.root})
+SET r.tree_version = r.tree_version, s.version = s.version
+WITH s, r,
+     CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
+          WHEN s.status = 'deleted' THEN 'deleted'
+          ELSE 'ok' END AS status
+CALL (s, r, status) {
+  WITH s, r WHERE status = 'ok'
+  SET s += $props, s.updated_at = datetime.transaction(), s.version = s.version + 1,
+      s.ops = ([$op] + coalesce(s.ops, []))[0..16],
+      r.tree_version = r.tree_version + 1
+}
+WITH s, r, status
+OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
+OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
+RETURN status, r.tree_version AS tree_version, s {.*} AS session, h.id AS head_id,
+       CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
-// name: set_head
-// Moves a session's HEAD to $head_id (null = empty history) and records its length.
+// name: tree_of
+// The fork tree holding session $id, for the in-process mirror: every session of the tree with
+// its parent, creation time (epoch ms), status and fork position. The version is read first,
+// so a tree that changes meanwhile looks stale at the next check, never fresh.
 MATCH (s:Session {tenant: $tenant, id: $id})
-OPTIONAL MATCH (s)-[old:HEAD]->()
-DELETE old
-WITH DISTINCT s
-OPTIONAL MATCH (m:Message {tenant: $tenant, id: $head_id})
-FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END | CREATE (s)-[:HEAD]->(m))
-SET s.length = $length, s.next_idx = $next_idx, s.updated_at = $now
+MATCH (r:Session {tenant: $tenant, id: s.root})
+WITH r, r.tree_version AS version
+MATCH (x:Session {tenant: $tenant, root: r.id})
+OPTIONAL MATCH (x)-[f:FORKED_FROM]->(p:Session)
+RETURN r.id AS root, version,
+       collect([x.id, p.id, x.created_at.epochMillis, x.status, f.position]) AS sessions
 
-// name: create_fork_edges
-UNWIND $forks AS fork
-MATCH (child:Session {tenant: $tenant, id: fork.child_id})
-MATCH (parent:Session {tenant: $tenant, id: fork.parent_id})
-CREATE (child)-[r:FORKED_FROM]->(parent)
-SET r = fork.props
-
-// name: create_merge_edge
-MATCH (fork:Session {tenant: $tenant, id: $fork_id})
-MATCH (into:Session {tenant: $tenant, id: $into_id})
-CREATE (fork)-[r:MERGED_INTO]->(into)
-SET r = $props
+// name: tree_versions
+// The current tree_version of each root in $roots (null for a root that is gone).
+UNWIND $roots AS id
+OPTIONAL MATCH (r:Session {tenant: $tenant, id: id})
+RETURN id, r.tree_version AS version
 
 // name: delete_sessions
 UNWIND $ids AS id
 MATCH (s:Session {tenant: $tenant, id: id})
 DETACH DELETE s
+
+// name: sessions_matching
+// Sessions whose id starts or ends with $part (short ids, as `tree` prints them), at most $limit.
+MATCH (s:Session {tenant: $tenant})
+WHERE s.id STARTS WITH $part OR s.id ENDS WITH $part
+RETURN s.id AS id, s.title AS title, s.status AS status
+ORDER BY id
+LIMIT $limit

@@ -21,18 +21,21 @@ from session_graph.errors import (
 )
 from session_graph.models import (
     ForkPoint,
+    MergeResult,
     Message,
     NewMessage,
     NewSession,
     Page,
+    PurgeReport,
     Session,
     Strategy,
 )
-from session_graph.store import MergeResult, PurgeReport, SessionStore
+from session_graph.store import AsyncSessionStore, SessionStore
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncSessionStore",
     "ConflictError",
     "EncryptionError",
     "ForkPoint",

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from session_graph import lineage
 from session_graph.errors import ConflictError, ValidationError
 from session_graph.models import Message
 from session_graph.store import SessionStore
@@ -155,16 +154,16 @@ def compare(
         raise ConflictError(f"sessions to compare must share one tree: {trees}")
     sessions = {sid: store.get_session(sid) for sid in ids}
 
-    with store.mirror.lock:
-        # Histories form a prefix tree, so the prefix common to all is the shortest of the
-        # prefixes each shares with the first one.
-        position = min(_shared_position(store, ids[0], other) for other in ids[1:])
-        lengths = {sid: store.mirror.length(sid) for sid in ids}
-        fork_point = None
-        if position >= 0:
-            fork_point = CommonPoint(
-                message_id=store.mirror.history_ids(ids[0])[position], position=position
-            )
+    # Histories form a prefix tree, so the prefix common to all is the shortest of the
+    # prefixes each shares with the first one.
+    commons = [store.common_ancestor(ids[0], other) for other in ids[1:]]
+    lengths = {sid: sessions[sid].message_count for sid in ids}
+    fork_point = None
+    position = -1
+    if all(c is not None for c in commons):
+        first = min((c for c in commons if c is not None), key=lambda c: c.position)
+        position = first.position
+        fork_point = CommonPoint(message_id=first.id, position=position)
 
     shared = store.messages(ids[0], 0, position + 1) if position >= 0 else []
     parts = {sid: store.messages(sid, position + 1, lengths[sid]) for sid in ids}
@@ -192,11 +191,6 @@ def compare(
     for b in branches:
         found.update(dict.fromkeys(b.scores))
     return Comparison(fork_point=fork_point, branches=branches, score_keys=tuple(found))
-
-
-def _shared_position(store: SessionStore, a: str, b: str) -> int:
-    found = lineage.common_ancestor(store.mirror, a, b)
-    return -1 if found is None else found[1]
 
 
 def _score_keys(keys: Sequence[str]) -> list[str]:

@@ -62,12 +62,19 @@ class Settings(BaseSettings):
         description="comma-separated Fernet keys; first encrypts, all decrypt (rotation)",
     )
     mirror_max_lag: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0,
-        description="seconds a lineage answer may lag other processes' writes (0: always check)",
+        description="seconds a lineage answer may lag other processes' writes "
+        "(0: check the tree's version on every call); own writes are always seen at once",
     )
-    change_log_retention: int = Field(
-        default=100_000, gt=0, description="change-log entries kept for mirror catch-up"
+    mirror_max_sessions: int = Field(
+        default=100_000, gt=0, description="sessions the lineage mirror holds before evicting trees"
+    )
+    append_chunk: int = Field(
+        default=10_000,
+        gt=0,
+        le=1_000_000,
+        description="messages per transaction; longer appends go in chunks shown together",
     )
 
     @field_validator("neo4j_uri")

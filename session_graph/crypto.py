@@ -48,10 +48,13 @@ class ContentCodec:
         return {"content": None, "content_enc": token}
 
     def decode(self, props: dict[str, object]) -> str:
-        token = props.get("content_enc")
+        content = props.get("content")
+        return self.decode_pair(None if content is None else str(content), props.get("content_enc"))
+
+    def decode_pair(self, content: str | None, token: object) -> str:
+        """Stored ``content`` / ``content_enc`` back to the text."""
         if token is None:
-            content = props.get("content")
-            return "" if content is None else str(content)
+            return "" if content is None else content
         if self._fernet is None:
             raise EncryptionError(
                 "message content is encrypted; set SESSION_GRAPH_ENCRYPTION_KEYS to read it"

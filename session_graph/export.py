@@ -22,7 +22,6 @@ from typing import Any
 
 import networkx as nx
 
-from session_graph import lineage
 from session_graph.errors import ValidationError
 from session_graph.ids import validate_name
 from session_graph.models import DELETED, Message
@@ -41,7 +40,7 @@ class TreeNode:
     created_at: datetime | None
     length: int
     fork_position: int | None
-    placeholder: bool  # the stand-in the mirror keeps for a purged parent
+    placeholder: bool  # a parent no longer stored (kept for exports of older data)
     user_id: str | None = None
     tags: tuple[str, ...] = ()
     fork_message_id: str | None = None
@@ -59,27 +58,21 @@ class TreeNode:
 
 def walk_tree(store: SessionStore, session_id: str) -> list[TreeNode]:
     """The tree holding ``session_id``, from its root, depth first, children oldest first."""
-    root = store.root(session_id)  # validates the id and refreshes the mirror
+    sessions = store.tree(session_id)
+    depth: dict[str, int] = {}
     out: list[TreeNode] = []
-    with store.mirror.lock:
-        graph = store.mirror.graph
-        stack: list[tuple[str, str | None, int]] = [(root, None, 0)]
-        while stack:
-            sid, parent, depth = stack.pop()
-            row = store.mirror.row(sid)
-            props = row.props
-            fork = row.fork or {}
-            out.append(TreeNode(
-                session_id=sid, parent_id=parent, depth=depth, title=props.get("title"),
-                status=str(props.get("status") or ("active" if "tenant" in props else "purged")),
-                created_at=props.get("created_at"), length=int(props.get("length") or 0),
-                fork_position=None if parent is None else int(fork.get("position", -1)),
-                placeholder="tenant" not in props, user_id=props.get("user_id"),
-                tags=tuple(props.get("tags") or ()), fork_message_id=fork.get("at"),
-                fork_reason=fork.get("reason"), fork_created_at=fork.get("created_at"),
-            ))  # fmt: skip
-            kids = lineage.children(graph, sid)
-            stack.extend((kid, sid, depth + 1) for kid in reversed(kids))
+    for s in sessions:
+        parent = s.fork.parent_id if s.fork else None
+        depth[s.id] = 0 if parent is None else depth.get(parent, 0) + 1
+        out.append(TreeNode(
+            session_id=s.id, parent_id=parent, depth=depth[s.id], title=s.title,
+            status=s.status, created_at=s.created_at, length=s.message_count,
+            fork_position=None if s.fork is None else s.fork.position,
+            placeholder=False, user_id=s.user_id, tags=s.tags,
+            fork_message_id=s.fork.message_id if s.fork else None,
+            fork_reason=s.fork.reason if s.fork else None,
+            fork_created_at=s.fork.created_at if s.fork else None,
+        ))  # fmt: skip
     return out
 
 

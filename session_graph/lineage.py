@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import networkx as nx
-
-from session_graph.mirror import Mirror
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def parent(graph: nx.DiGraph, session_id: str) -> str | None:
@@ -70,26 +64,6 @@ def subtree(graph: nx.DiGraph, session_id: str) -> nx.DiGraph:
     return graph.subgraph([session_id, *descendants(graph, session_id)])
 
 
-def common_ancestor(mirror: Mirror, a: str, b: str) -> tuple[str, int] | None:
-    """The newest message both histories hold, as (message id, position), or None."""
-    runs_a = mirror.runs(mirror.head(a))
-    runs_b = mirror.runs(mirror.head(b))
-    best: tuple[str, int] | None = None
-    position = -1
-    for ra, rb in zip(runs_a, runs_b, strict=False):
-        if ra.session_id != rb.session_id or ra.start != rb.start:
-            break
-        end = min(ra.end, rb.end)
-        position += end - ra.start + 1
-        best = (mirror.message_id((ra.session_id, end)), position)
-        if ra.end != rb.end:
-            break
-    return best
-
-
 def _by_creation(graph: nx.DiGraph, nodes: object) -> list[str]:
-    def key(node: str) -> tuple[bool, datetime, str]:
-        created = graph.nodes[node]["row"].props.get("created_at")
-        return (created is not None, created or _EPOCH, node)
-
-    return sorted((str(n) for n in nodes), key=key)  # type: ignore[attr-defined]
+    """Oldest first; ties (same millisecond) by id."""
+    return sorted((str(n) for n in nodes), key=lambda n: (graph.nodes[n]["created"], n))  # type: ignore[attr-defined]

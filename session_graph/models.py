@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -257,6 +258,7 @@ class Session(_Output):
     fork: ForkPoint | None = None
     head_id: str | None = None
     message_count: int = 0
+    root_id: str | None = None
 
     @property
     def deleted(self) -> bool:
@@ -272,3 +274,27 @@ class Page(_Output):
 
     items: tuple[Session, ...]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What ``merge`` did.
+
+    ``mode`` is ``fast-forward`` (the target's head moved to the fork's head, nothing
+    copied), ``copy`` (the fork's diverging messages were appended to the target as copies
+    linked to their originals by COPIED_FROM) or ``up-to-date`` (nothing to merge).
+    """
+
+    mode: str
+    fork_id: str
+    into_id: str
+    common_position: int
+    copied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What ``purge`` removed."""
+
+    messages: int
+    sessions: int

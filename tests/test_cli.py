@@ -369,8 +369,8 @@ def test_query_list_and_a_saved_query(cli: Run, neo4j_store: SessionStore) -> No
 
     listed = cli("query", "--list").stdout
     assert "session_ancestors" in listed and "A session's ancestors" in listed
-    assert "create_sessions" not in listed
-    assert "create_sessions" in cli("query", "--list", "--all").stdout
+    assert "create_session" not in listed
+    assert "create_session" in cli("query", "--list", "--all").stdout
 
     subtree = cli("query", "session_subtree", "--param", f"id={root}").stdout
     assert a in subtree and b in subtree and "2 rows" in subtree
@@ -381,7 +381,7 @@ def test_query_list_and_a_saved_query(cli: Run, neo4j_store: SessionStore) -> No
 def test_query_errors(cli: Run) -> None:
     for args, needle in [
         (("query", "session_subtree"), "needs --param id="),
-        (("query", "create_sessions"), "writes"),
+        (("query", "create_session"), "writes"),
         (("query", "session_subtre"), "did you mean session_subtree"),
         (("query", "fork_fanout", "-p", "tenant=other"), "SESSION_GRAPH_TENANT"),
         (("query", "fork_fanout", "-p", "novalue"), "name=value"),

@@ -11,7 +11,6 @@ from session_graph import (
     SessionNotFoundError,
     SessionStore,
     ValidationError,
-    lineage,
 )
 from session_graph.compare import compare
 
@@ -95,13 +94,11 @@ def test_missing_numbers_are_none_not_zero(store: SessionStore) -> None:
 
 def test_fork_point_of_three_branches(store: SessionStore) -> None:
     root_ids = build(store)
-    with store.mirror.lock:
-        pairwise = {
-            (x, y): lineage.common_ancestor(store.mirror, x, y)
-            for x, y in [("c", "a"), ("c", "b"), ("a", "b")]
-        }
-    assert {k: v[1] for k, v in pairwise.items() if v} == {("c", "a"): 3, ("c", "b"): 1,
-                                                           ("a", "b"): 1}  # fmt: skip
+    pairwise = {
+        (x, y): store.common_ancestor(x, y) for x, y in [("c", "a"), ("c", "b"), ("a", "b")]
+    }
+    assert {k: v.position for k, v in pairwise.items() if v} == {("c", "a"): 3, ("c", "b"): 1,
+                                                                 ("a", "b"): 1}  # fmt: skip
     for order in (["c", "b", "a"], ["a", "c", "b"], ["c", "a", "b"], ["b", "c", "a"]):
         cmp = compare(store, order)
         assert cmp.fork_point is not None

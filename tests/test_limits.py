@@ -20,19 +20,12 @@ from session_graph import (
     SessionStore,
     ValidationError,
 )
-from tests.stores import StoreFactory, graph_size
+from tests.stores import StoreFactory, fingerprint
 
 MESSAGE_VAR = "SESSION_GRAPH_MAX_MESSAGE_BYTES"
 METADATA_VAR = "SESSION_GRAPH_MAX_METADATA_BYTES"
 LAST = {1: "a", 2: "\u00e9", 3: "\u20ac", 4: "\U0001f600"}  # a, é, €, 😀
 MAX_INT = 2**63 - 1
-
-
-def fingerprint(store: SessionStore) -> tuple[Any, ...]:
-    sessions = store.list_sessions(include_deleted=True, limit=10_000).items
-    histories = tuple(tuple(store.messages(s.id)) for s in sessions)
-    seq = store.backend.read(lambda r: r.current_seq())
-    return sessions, histories, seq, graph_size(store)
 
 
 def text_of(nbytes: int, width: int) -> str:

@@ -172,7 +172,7 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         setup: apply pending schema migrations first (``init`` and ``demo``); otherwise a
             database without the schema is an error that says to run ``init``.
     """
-    from session_graph.connection import connect_backend
+    from session_graph.connection import ready_connection
 
     settings = load_settings()
     began = time.monotonic()
@@ -190,8 +190,8 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         )
     uri = str(settings.neo4j_uri)
     with err().status(Text(f"Connecting to Neo4j at {uri}...")):
-        backend = connect_backend(settings)
-    store = SessionStore(backend, settings)
+        info = ready_connection(settings)
+    store = SessionStore.connect_to(info, settings)
     try:
         applied = store.setup() if setup else []
         store.connect()
@@ -210,17 +210,16 @@ def resolve(store: SessionStore, ref: str) -> str:
         validate_name(ref, what="session id")
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
-    store.refresh()
-    mirror = store.mirror
-    with mirror.lock:
-        # Nodes without "tenant" are stand-ins for purged parents, not sessions.
-        known = {sid for sid in mirror.sessions() if "tenant" in mirror.row(sid).props}
-    if ref in known:
+    try:
+        store.get_session(ref)
         return ref
+    except SessionGraphError:
+        pass
     core = ref.strip().strip("…").strip(".")
     if len(core) < 6:
         return ref
-    hits = sorted(sid for sid in known if sid.startswith(core) or sid.endswith(core))
+    rows = store.backend.run_saved("sessions_matching", part=core, limit=4)
+    hits = sorted(str(r["id"]) for r in rows)
     if len(hits) > 1:
         shown = ", ".join(hits[:3]) + (", ..." if len(hits) > 3 else "")
         raise ValidationError(f"{ref!r} matches {len(hits)} sessions ({shown}); give more of it")

@@ -33,15 +33,28 @@ def test_interleaved_writers_keep_one_chain(open_store: StoreFactory) -> None:
     assert one.history_ids("s") == two.history_ids("s")
 
 
-def test_trimmed_change_log_forces_a_full_reload(open_store: StoreFactory) -> None:
-    one, two = open_store(change_log_retention=1), open_store()
+def test_a_tree_changed_elsewhere_is_reloaded(open_store: StoreFactory) -> None:
+    one, two = open_store(), open_store()
     one.create_session("s")
-    two.refresh()
-    for i in range(5):
-        one.append("s", {"role": "user", "content": str(i)})
-    one.trim_change_log()
-    assert two.message_count("s") == 5
-    assert [m.content for m in two.messages("s")] == [str(i) for i in range(5)]
+    one.fork("s", id="f1")
+    assert two.descendants("s") == ["f1"]  # two loads the tree
+    one.fork("f1", id="f2")
+    one.delete_session("f1")
+    assert two.descendants("s") == ["f1", "f2"]  # the version moved: reloaded
+    assert two.ancestors("f2") == ["f1", "s"]
+    assert two.get_session("f1").deleted
+
+
+def test_default_settings_answer_lineage_from_memory(open_store: StoreFactory) -> None:
+    writer, reader = open_store(), open_store(mirror_max_lag=1.0)  # the default
+    writer.create_session("s")
+    assert reader.children("s") == []
+    writer.fork("s", id="f")
+    assert reader.children("s") == []  # within a second of its last check: from memory
+    reader.refresh()
+    assert reader.children("s") == ["f"]
+    mine = reader.fork("s", id="g")  # its own write: seen at once, whatever the lag
+    assert reader.children("s") == ["f", mine.id]
 
 
 def test_max_lag_skips_the_check_within_the_window(open_store: StoreFactory) -> None:

@@ -54,7 +54,9 @@ def test_purge_after_children_go(store: SessionStore) -> None:
     for sid in ("p", "f"):
         with pytest.raises(SessionNotFoundError):
             store.get_session(sid)
-    assert store.mirror.memory_bytes() == 0
+        with pytest.raises(SessionNotFoundError):
+            store.ancestors(sid)
+    assert len(store.mirror) == 0  # the purged tree left the mirror too
 
 
 def test_purge_keeps_a_popped_message_while_a_fork_holds_it(store: SessionStore) -> None:

@@ -6,7 +6,8 @@ import pytest
 
 from session_graph import EncryptionError, ValidationError
 from session_graph.crypto import generate_key
-from tests.stores import StoreFactory
+from session_graph.records import MESSAGE_FIELDS
+from tests.stores import StoreFactory, backend_read
 
 
 def test_encrypted_round_trip_and_rotation(open_store: StoreFactory) -> None:
@@ -14,7 +15,8 @@ def test_encrypted_round_trip_and_rotation(open_store: StoreFactory) -> None:
     store = open_store(encryption_keys=old)
     store.create_session("s")
     [msg] = store.append("s", {"role": "user", "content": "the launch code is 1234"})
-    stored = store.backend.read(lambda r: r.message_rows([msg.id]))[0]
+    row = backend_read(store, lambda ops: ops.message_rows([msg.id]))[0]
+    stored = dict(zip(MESSAGE_FIELDS, row, strict=True))
     assert stored.get("content") is None
     assert "1234" not in str(stored["content_enc"])
     assert store.get_message(msg.id).content == "the launch code is 1234"

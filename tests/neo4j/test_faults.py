@@ -9,16 +9,21 @@ from collections import Counter
 import pytest
 
 from session_graph import ServerUnavailableError, SessionStore, Settings
-from session_graph.connection import backend_for
 from session_graph.runtime import LocalNeo4j, wait_for_bolt
 from session_graph.runtime.info import ConnectionInfo
-from tests.neo4j.checks import assert_chains_intact, assert_mirror_equals_server, tenant_query
-from tests.stores import StoreFactory
+from tests.neo4j.checks import assert_chains_intact, assert_store_equals_server
+from tests.stores import StoreFactory, tenant_query
 
 WRITERS = 4
 PER_WRITER = 2500
 KILL_AFTER = 2500  # acknowledged appends, all writers together
 FORK_EVERY = 400
+
+
+def ready_connection_at(info: ConnectionInfo, settings: Settings) -> ConnectionInfo:
+    """What ``SessionStore.open`` does for a configured URI: wait (bounded) until it answers."""
+    wait_for_bolt(info, settings.connect_timeout, query=True)
+    return info
 
 
 @pytest.mark.slow
@@ -79,11 +84,11 @@ def test_sigkill_and_restart_mid_run(
         contents = [m.content for m in checker.messages(f"w{n}", -3)]
         assert contents == [f"{n}:{i}" for i in range(PER_WRITER - 3, PER_WRITER)]
         assert [f for f in checker.children(f"w{n}")] == forks[n]
-    counts = tenant_query(checker, "MATCH (m:Message {tenant: $t}) RETURN m.id AS id")
+    counts = tenant_query(checker, "MATCH (m:Message {tenant: $t}) RETURN m.id AS id") or []
     duplicates = sum(c - 1 for c in Counter(r["id"] for r in counts).values())
     assert duplicates == 0 and len(counts) == WRITERS * PER_WRITER
     assert_chains_intact(checker)
-    assert_mirror_equals_server(checker)
+    assert_store_equals_server(checker)
     print(
         f"\nfault test: {WRITERS * PER_WRITER} appends acknowledged ({acked_before_kill} before "
         f"the kill), {found} found, {duplicates} duplicates, {sum(map(len, forks))} forks; "
@@ -102,7 +107,7 @@ def test_store_opened_while_server_starts_waits(
         settings = Settings(tenant=tenant, connect_timeout=120)
         began = time.monotonic()
         # the path SessionStore.open takes: wait (bounded) for Bolt, then connect
-        with SessionStore(backend_for(neo4j_info, settings), settings) as store:
+        with SessionStore.connect_to(ready_connection_at(neo4j_info, settings), settings) as store:
             waited = time.monotonic() - began
             store.connect()
             store.create_session("after-start")
@@ -116,5 +121,5 @@ def test_open_gives_up_after_the_deadline(neo4j_info: ConnectionInfo, tenant: st
     dead = ConnectionInfo(uri="bolt://127.0.0.1:9", user="neo4j", password="x", source="uri")
     began = time.monotonic()
     with pytest.raises(ServerUnavailableError):
-        backend_for(dead, Settings(tenant=tenant, connect_timeout=2))
+        ready_connection_at(dead, Settings(tenant=tenant, connect_timeout=2))
     assert time.monotonic() - began < 30

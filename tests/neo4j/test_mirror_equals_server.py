@@ -1,4 +1,9 @@
-"""The mirror's lineage answers equal the saved Cypher's, over random trees (property-based)."""
+"""The store's lineage and histories equal the saved Cypher's, over random trees (property-based).
+
+Three views must agree with the Cypher: the store that made the tree (its mirror patched by its
+own writes), a second store opened afterwards (mirror loaded from the database), and a third
+that was open all along and learns the tree by version checks (another process).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,8 @@ from hypothesis import strategies as st
 from neo4j import Driver
 
 from session_graph import SessionGraphError, SessionStore, Settings
-from session_graph.backends.neo4j import Neo4jBackend
-from session_graph.lineage import common_ancestor
-from session_graph.mirror import Mirror
 from session_graph.runtime import ConnectionInfo
+from tests.neo4j.checks import rows, server_view, store_view
 
 OPS = st.one_of(
     st.tuples(st.just("append"), st.integers(0, 50), st.integers(1, 4)),
@@ -26,21 +29,15 @@ OPS = st.one_of(
 )
 
 
-def open_tenant(info: ConnectionInfo, driver: Driver, tenant: str) -> SessionStore:
-    store = SessionStore(
-        Neo4jBackend(driver, tenant=tenant, database=info.database), Settings(tenant=tenant)
-    )
+def open_tenant(info: ConnectionInfo, tenant: str, **overrides: object) -> SessionStore:
+    store = SessionStore.connect_to(info, Settings(tenant=tenant, **overrides))  # type: ignore[arg-type]
     store.connect()
     return store
 
 
 def apply(store: SessionStore, op: tuple[str, int, float]) -> None:
     kind, pick, arg = op
-    live = [
-        s
-        for s in store.mirror.sessions()
-        if store.mirror.row(s).props.get("status") not in (None, "deleted")
-    ]
+    live = [s.id for s in store.list_sessions(limit=10_000).items]
     if kind == "purge":
         store.purge()
         return
@@ -70,27 +67,6 @@ def apply(store: SessionStore, op: tuple[str, int, float]) -> None:
         pass  # refused operations (pop on empty, merge of a root...) must change nothing
 
 
-def server_view(store: SessionStore, sid: str) -> dict[str, object]:
-    run = store.backend.run_saved
-    return {
-        "history": [r["id"] for r in run("session_history", id=sid)],
-        "ancestors": [r["id"] for r in run("session_ancestors", id=sid)],
-        "subtree": sorted(r["id"] for r in run("session_subtree", id=sid)),
-        "siblings": sorted(r["id"] for r in run("session_siblings", id=sid)),
-    }
-
-
-def mirror_view(store: SessionStore, mirror: Mirror, sid: str) -> dict[str, object]:
-    from session_graph import lineage
-
-    return {
-        "history": mirror.history_ids(sid),
-        "ancestors": lineage.ancestors(mirror.graph, sid),
-        "subtree": sorted(lineage.descendants(mirror.graph, sid)),
-        "siblings": sorted(lineage.siblings(mirror.graph, sid)),
-    }
-
-
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     ops=st.lists(OPS, min_size=3, max_size=25),
@@ -98,31 +74,36 @@ def mirror_view(store: SessionStore, mirror: Mirror, sid: str) -> dict[str, obje
 )
 def test_mirror_equals_cypher_on_random_trees(
     neo4j_info: ConnectionInfo,
-    neo4j_driver: Driver,
+    neo4j_driver: Driver,  # the schema, applied once
     ops: list[tuple[str, int, float]],
     pairs: list[tuple[int, int]],
 ) -> None:
     tenant = f"prop-{uuid.uuid4().hex[:10]}"
-    store = open_tenant(neo4j_info, neo4j_driver, tenant)
+    store = open_tenant(neo4j_info, tenant)
+    watcher = open_tenant(neo4j_info, tenant, mirror_max_lag=0)  # another process, open all along
     store.create_session("root")
     store.append("root", [{"role": "user", "content": f"r{i}"} for i in range(3)])
+    watcher.children("root")
     for op in ops:
         apply(store, op)
-
-    fresh = Mirror()
-    store.backend.read(fresh.load)
-    other = open_tenant(neo4j_info, neo4j_driver, tenant)  # a second process's view
-    sessions = sorted(s for s in store.mirror.sessions() if "tenant" in store.mirror.row(s).props)
-    assert sessions == sorted(fresh.sessions()) == sorted(other.mirror.sessions())
-    fanout = {r["id"]: r["forks"] for r in store.backend.run_saved("fork_fanout")}
-    for sid in sessions:
-        expected = server_view(store, sid)
-        assert mirror_view(store, store.mirror, sid) == expected, sid
-        assert mirror_view(store, fresh, sid) == expected, sid
-        assert store.mirror.length(sid) == len(expected["history"])  # type: ignore[arg-type]
-        assert fanout[sid] == store.mirror.graph.out_degree(sid)
-    for i, j in pairs if sessions else []:
-        a, b = sessions[i % len(sessions)], sessions[j % len(sessions)]
-        rows = store.backend.run_saved("common_ancestor_message", a=a, b=b)
-        want = (rows[0]["id"], rows[0]["position"]) if rows else None
-        assert common_ancestor(store.mirror, a, b) == want
+    fresh = open_tenant(neo4j_info, tenant)  # opened afterwards: loads what it is asked
+    try:
+        sessions = sorted(
+            r["id"] for r in rows(store, "MATCH (s:Session {tenant: $t}) RETURN s.id AS id")
+        )
+        fanout = {r["id"]: r["forks"] for r in store.run_saved("fork_fanout")}
+        for sid in sessions:
+            expected = server_view(store, sid)
+            for view in (store, fresh, watcher):
+                assert store_view(view, sid) == expected, sid
+            assert store.message_count(sid) == len(expected["history"])  # type: ignore[arg-type]
+            assert fanout[sid] == len(store.children(sid))
+        for i, j in pairs if sessions else []:
+            a, b = sessions[i % len(sessions)], sessions[j % len(sessions)]
+            found = store.run_saved("common_ancestor_message", a=a, b=b)
+            want = (found[0]["id"], found[0]["position"]) if found else None
+            got = store.common_ancestor(a, b)
+            assert (None if got is None else (got.id, got.position)) == want, (a, b)
+    finally:
+        for s in (store, watcher, fresh):
+            s.close()

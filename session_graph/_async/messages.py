@@ -1,0 +1,318 @@
+"""Messages: append (the hot path), read windows of a history, pop, clear, search."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from session_graph._async.backend import AsyncOps
+from session_graph._async.base import AsyncStoreBase
+from session_graph.core import (
+    MessageInput,
+    checked_message_id,
+    checked_session_id,
+    from_ms,
+    message_from_item,
+    message_from_row,
+    message_row,
+    new_op,
+    prepare_messages,
+    timestamps,
+)
+from session_graph.errors import (
+    ConflictError,
+    EncryptionError,
+    MessageNotFoundError,
+    SessionDeletedError,
+    SessionNotFoundError,
+    ValidationError,
+)
+from session_graph.history import Runs
+from session_graph.ids import new_id
+from session_graph.models import Message, NewMessage
+from session_graph.records import WRITABLE_CLOSED, MessageRow
+
+_POP_TRIES = 20
+
+
+def _window_arg(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be an integer or None, got {type(value).__name__}")
+    # Slices take any integer; past the 64-bit range of the database the answer is the same.
+    return max(-(2**62), min(2**62, value))
+
+
+class AsyncMessagesMixin(AsyncStoreBase):
+    async def append(
+        self, session_id: str, messages: MessageInput | Sequence[MessageInput]
+    ) -> list[Message]:
+        """Append one or more messages to a session's history, atomically: one round trip.
+
+        Appends of one session queue behind each other (one chain, in commit order); appends
+        of different sessions never wait for each other. Lists longer than
+        ``append_chunk`` are written in chunks that become visible together, so memory stays
+        bounded at any size. Give messages ids (UUIDs) to make your own retries idempotent:
+        an append whose ids are stored in this session already returns the stored messages.
+
+        Raises:
+            ValidationError: bad input (nothing written). LimitExceededError: over the limits.
+            SessionNotFoundError, SessionDeletedError, ConflictError: ids used elsewhere.
+        """
+        checked_session_id(session_id)
+        items = prepare_messages(messages, self.settings)
+        ids = [m.id or new_id() for m in items]
+        if len(items) > self.settings.append_chunk:
+            return await self._append_large(session_id, items, ids)
+        rows = [message_row(m, i, self.codec) for m, i in zip(items, ids, strict=True)]
+        ts = timestamps(items)
+        outcome = await self.backend.auto(lambda ops: ops.append(session_id, rows, ts))
+        if outcome is None:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        self._check_append_status(session_id, outcome.status)
+        if outcome.status == "replay":
+            return await self._stored(session_id, ids)
+        created = from_ms(outcome.at_ms)
+        return [
+            message_from_item(m, i, session_id, outcome.base + n, created)
+            for n, (m, i) in enumerate(zip(items, ids, strict=True))
+        ]
+
+    @staticmethod
+    def _check_append_status(session_id: str, status: str) -> None:
+        if status in WRITABLE_CLOSED:
+            raise SessionDeletedError(f"session {session_id!r} is deleted; it takes no writes")
+        if status == "conflict":
+            raise ConflictError("a message id is already stored in another session")
+
+    async def _stored(self, session_id: str, ids: list[str]) -> list[Message]:
+        """The messages ``ids`` as stored in ``session_id`` (a replayed append)."""
+        rows = await self.backend.auto(lambda ops: ops.message_rows(ids), write=False)
+        found = {r[0]: r for r in rows if r[1] == session_id}
+        if len(found) != len(ids):
+            raise ConflictError("some of these message ids are stored already, not all")
+        return [message_from_row(found[i], self.codec) for i in ids]
+
+    async def _append_large(
+        self, session_id: str, items: list[NewMessage], ids: list[str]
+    ) -> list[Message]:
+        """Append in chunks: reserve, write each chunk off-history, then move HEAD once."""
+        count = len(items)
+        reserved = await self.backend.auto(
+            lambda ops: ops.reserve_append(session_id, ids[0], count)
+        )
+        if reserved is None:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        status, first, base, head_id, runs = reserved
+        self._check_append_status(session_id, status)
+        if status == "replay":
+            return await self._stored_large(session_id, ids)
+        chunk = self.settings.append_chunk
+        prev_id = head_id
+        try:
+            for start in range(0, count, chunk):
+                part = items[start : start + chunk]
+                part_ids = ids[start : start + chunk]
+                rows = [message_row(m, i, self.codec) for m, i in zip(part, part_ids, strict=True)]
+                ts = timestamps(part)
+                await self.backend.auto(
+                    _chunk_writer(session_id, rows, ts, prev_id, base + start, first + start)
+                )
+                prev_id = part_ids[-1]
+            props = {**runs.appended(session_id, first, count).props(), "length": base + count}
+            done = await self.backend.auto(
+                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props)
+            )
+        except BaseException:
+            await self._discard(ids)
+            raise
+        if done in WRITABLE_CLOSED or done == "moved" or done is None:
+            await self._discard(ids)
+            if done in WRITABLE_CLOSED:
+                raise SessionDeletedError(f"session {session_id!r} was deleted meanwhile")
+            raise ConflictError(
+                f"session {session_id!r} changed while a large append was being written; "
+                "nothing was appended, retry"
+            )
+        return await self._stored_large(session_id, ids)
+
+    async def _stored_large(self, session_id: str, ids: list[str]) -> list[Message]:
+        out: list[Message] = []
+        for start in range(0, len(ids), self.settings.append_chunk):
+            out.extend(
+                await self._stored(session_id, ids[start : start + self.settings.append_chunk])
+            )
+        return out
+
+    async def _discard(self, ids: list[str]) -> None:
+        """Remove chunks of an append that did not finish (never on any history)."""
+        # The first error is the one to report; purge removes what this could not.
+        with contextlib.suppress(Exception):
+            await self.backend.auto(lambda ops: ops.delete_messages(ids))
+
+    async def add_message(
+        self, session_id: str, role: str, content: str = "", **fields: Any
+    ) -> Message:
+        """Append one message given as keyword arguments; returns it."""
+        return (await self.append(session_id, {"role": role, "content": content, **fields}))[0]
+
+    async def messages(
+        self, session_id: str, start: int | None = None, stop: int | None = None
+    ) -> list[Message]:
+        """The session's history, or its window ``start:stop`` (slice rules), oldest first.
+
+        One round trip; the cost is what is returned: ``messages(s, -10)`` costs the same at
+        100 or 1,000,000 messages.
+        """
+        rows = await self._window(session_id, start, stop)
+        codec = self.codec
+        return [message_from_row(r, codec) for r in rows]
+
+    async def _window(
+        self, session_id: str, start: int | None, stop: int | None
+    ) -> list[MessageRow]:
+        checked_session_id(session_id)
+        lo, hi = _window_arg(start, "start"), _window_arg(stop, "stop")
+        window = await self.backend.auto(lambda ops: ops.window(session_id, lo, hi), write=False)
+        if window is None:
+            raise SessionNotFoundError(f"no session {session_id!r}")
+        return window.rows
+
+    async def get_message(self, message_id: str) -> Message:
+        """One message by id.
+
+        Raises:
+            MessageNotFoundError: no such message in this tenant.
+        """
+        mid = checked_message_id(message_id)
+        rows = await self.backend.auto(lambda ops: ops.message_rows([mid]), write=False)
+        if not rows:
+            raise MessageNotFoundError(f"no message {message_id!r}")
+        return message_from_row(rows[0], self.codec)
+
+    async def message_count(self, session_id: str) -> int:
+        """How many messages the session's history holds (shared ones included)."""
+        return (await self._record(session_id)).length
+
+    async def history_ids(self, session_id: str) -> list[str]:
+        """Message ids of the session's history, oldest first."""
+        return [str(r[0]) for r in await self._window(session_id, None, None)]
+
+    async def pop_last(self, session_id: str) -> Message:
+        """Remove the newest message from the session's history and return it, atomically.
+
+        The message itself is deleted unless another session's history holds it (a fork
+        made at it, or after it); then only this session's head moves back. A retry after
+        a lost answer pops nothing more and returns the same message.
+
+        Raises:
+            MessageNotFoundError: the history is empty.
+        """
+        checked_session_id(session_id)
+        op = new_op()
+        expected: Message | None = None
+        for _ in range(_POP_TRIES):
+            if expected is None:
+                newest = await self.messages(session_id, -1)
+                if not newest:
+                    raise MessageNotFoundError(f"session {session_id!r} has no messages")
+                expected = newest[0]
+            status = await self.backend.auto(_popper(session_id, expected.id, op))
+            if status is None:
+                raise SessionNotFoundError(f"no session {session_id!r}")
+            if status in ("ok", "replay"):
+                return expected
+            if status in WRITABLE_CLOSED:
+                raise SessionDeletedError(f"session {session_id!r} is deleted; it takes no writes")
+            if status == "empty":
+                raise MessageNotFoundError(f"session {session_id!r} has no messages")
+            expected = None  # 'moved': another writer changed the head; read it again
+        raise ConflictError(f"session {session_id!r} kept changing; pop_last gave up, retry")
+
+    async def clear_history(self, session_id: str) -> int:
+        """Empty the session's history; returns how many messages it held.
+
+        Messages other sessions' histories hold stay (forks keep theirs); the rest are deleted.
+        """
+        checked_session_id(session_id)
+        op = new_op()
+
+        async def unit(ops: AsyncOps) -> int:
+            rec = (await ops.lock([session_id])).get(session_id)
+            if rec is None:
+                raise SessionNotFoundError(f"no session {session_id!r}")
+            prior = rec.op_result(op)
+            if prior is not None:
+                return int(prior)
+            self._live(rec)
+            runs = rec.runs
+            own = [(r.start, r.end) for r in _trailing_own(runs, session_id)]
+            listed = await ops.own_ids(session_id, own) if own else []
+            held = await ops.held(session_id, [i for i, _ in listed]) if listed else set()
+            removable: list[tuple[str, int]] = []
+            for mid, idx in reversed(listed):
+                if mid in held:
+                    break
+                removable.append((mid, idx))
+            next_idx = int(rec.props.get("next_idx") or 0)
+            for _, idx in sorted(removable, key=lambda p: -p[1]):
+                if idx == next_idx - 1:
+                    next_idx = idx
+            if removable:
+                await ops.delete_messages([mid for mid, _ in removable])
+            await ops.set_history(
+                session_id, None, {**Runs().props(), "length": 0, "next_idx": next_idx}
+            )
+            await ops.record_op(session_id, op, str(rec.length), {})
+            return rec.length
+
+        return await self.backend.write(unit)
+
+    async def search(self, text: str, *, limit: int = 50) -> list[Message]:
+        """Messages whose content contains ``text`` (case-insensitive), newest first.
+
+        Raises:
+            EncryptionError: content is encrypted at rest, so the database cannot search it.
+        """
+        if self.codec.encrypts:
+            raise EncryptionError("search is unavailable when message content is encrypted")
+        if not isinstance(text, str) or not text:
+            raise ValidationError("search text must be a non-empty string")
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
+            raise ValidationError("search limit must be between 1 and 10000")
+        rows = await self.backend.auto(lambda ops: ops.search(text, limit), write=False)
+        return [message_from_row(r, self.codec) for r in rows]
+
+
+def _trailing_own(runs: Runs, session_id: str) -> list[Any]:
+    """The runs at the end of a history that the session owns (its own newest messages)."""
+    out = []
+    for run in reversed(list(iter(runs))):
+        if run.owner != session_id:
+            break
+        out.append(run)
+    out.reverse()
+    return out
+
+
+def _chunk_writer(
+    session_id: str,
+    rows: list[dict[str, Any]],
+    ts: list[int | None] | None,
+    prev_id: str | None,
+    base: int,
+    first: int,
+) -> Callable[[AsyncOps], Awaitable[None]]:
+    async def write(ops: AsyncOps) -> None:
+        await ops.write_chunk(session_id, rows, ts, prev_id, base, first)
+
+    return write
+
+
+def _popper(session_id: str, expect: str, op: str) -> Callable[[AsyncOps], Awaitable[str | None]]:
+    async def pop(ops: AsyncOps) -> str | None:
+        return await ops.pop(session_id, expect, op)
+
+    return pop

@@ -1,0 +1,307 @@
+"""What the store does without I/O: checks input, builds stored rows, turns rows into models.
+
+Shared by the async store and the sync one generated from it, so none of this is written twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+import pydantic
+
+from session_graph.config import Settings
+from session_graph.crypto import ContentCodec
+from session_graph.errors import LimitExceededError, ValidationError
+from session_graph.ids import new_id, validate_message_id, validate_name
+from session_graph.models import (
+    ForkPoint,
+    Message,
+    NewMessage,
+    NewSession,
+    Session,
+    check_metadata,
+    check_text,
+)
+from session_graph.records import MessageRow, SessionRecord
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+MessageInput = NewMessage | Mapping[str, Any]
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+OPTIONAL_FIELDS = (
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "tool_name",
+    "tool_call_id",
+)
+
+
+def validated(model: type[M], data: Any) -> M:
+    """``data`` as ``model``, or the project's ValidationError."""
+    try:
+        return data if isinstance(data, model) else model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def to_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, sort_keys=True)
+
+
+def from_ms(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (exact, no float rounding)."""
+    return EPOCH + timedelta(milliseconds=ms)
+
+
+def to_ms(stamp: datetime) -> int:
+    return (stamp - EPOCH) // timedelta(milliseconds=1)
+
+
+def new_op() -> str:
+    """An id for one write call, made before its first attempt (retries reuse it)."""
+    return new_id()
+
+
+def metadata_json(metadata: Mapping[str, Any], settings: Settings) -> str:
+    """Metadata as stored JSON text, refused when over ``max_metadata_bytes``."""
+    encoded = to_json(metadata)
+    size = len(encoded.encode("utf-8"))
+    if size > settings.max_metadata_bytes:
+        raise LimitExceededError(
+            f"metadata is {size} bytes as JSON; the limit is {settings.max_metadata_bytes} "
+            "(SESSION_GRAPH_MAX_METADATA_BYTES)"
+        )
+    return encoded
+
+
+def prepare_messages(
+    messages: MessageInput | Sequence[MessageInput], settings: Settings
+) -> list[NewMessage]:
+    """Validate what ``append`` was given: one message or a non-empty list of them."""
+    items: Sequence[Any]
+    if isinstance(messages, (NewMessage, Mapping)):
+        items = [messages]
+    elif isinstance(messages, Sequence) and not isinstance(messages, (str, bytes)):
+        items = messages
+    else:
+        raise ValidationError("append takes a message (NewMessage or dict) or a list of them")
+    if not items:
+        raise ValidationError("append needs at least one message")
+    prepared = [validated(NewMessage, m) for m in items]
+    seen: set[str] = set()
+    for m in prepared:
+        size = len(m.content.encode("utf-8"))
+        if size > settings.max_message_bytes:
+            raise LimitExceededError(
+                f"message content is {size} bytes; the limit is {settings.max_message_bytes} "
+                "(SESSION_GRAPH_MAX_MESSAGE_BYTES)"
+            )
+        metadata_json(m.metadata, settings)
+        if m.id is not None:
+            if m.id in seen:
+                raise ValidationError(f"message id {m.id} appears twice in one append")
+            seen.add(m.id)
+    return prepared
+
+
+def message_row(
+    item: NewMessage, message_id: str, codec: ContentCodec, copied_from: str | None = None
+) -> dict[str, Any]:
+    """The properties stored for a new message: only those with a value (lean rows)."""
+    row: dict[str, Any] = {"id": message_id, "role": item.role}
+    row.update((k, v) for k, v in codec.encode(item.content).items() if v is not None)
+    for name in OPTIONAL_FIELDS:
+        value = getattr(item, name)
+        if value is not None:
+            row[name] = value
+    if item.metadata:
+        row["metadata"] = to_json(item.metadata)
+    if copied_from is not None:
+        row["copied_from"] = copied_from
+    return row
+
+
+def timestamps(items: Sequence[NewMessage]) -> list[int | None] | None:
+    """Caller-given creation times in epoch ms (None when no message has one)."""
+    if all(m.created_at is None for m in items):
+        return None
+    return [None if m.created_at is None else to_ms(m.created_at) for m in items]
+
+
+def message_from_row(row: MessageRow, codec: ContentCodec) -> Message:
+    """A stored row (``records.MESSAGE_FIELDS`` order) as a ``Message``.
+
+    Rows come from the database, already checked on the way in, so the model is built without
+    validating again (``model_construct``): this is the per-message cost of every read.
+    """
+    (
+        mid,
+        owner,
+        pos,
+        role,
+        content,
+        enc,
+        created,
+        provider,
+        model,
+        tin,
+        tout,
+        cost,
+        tool,
+        call,
+        meta,
+        copied,
+    ) = row
+    return Message.model_construct(
+        id=mid,
+        session_id=owner,
+        position=pos,
+        role=role,
+        content=codec.decode_pair(content, enc),
+        created_at=from_ms(created),
+        provider=provider,
+        model=model,
+        input_tokens=tin,
+        output_tokens=tout,
+        cost=cost,
+        tool_name=tool,
+        tool_call_id=call,
+        metadata=json.loads(meta) if meta else {},
+        copied_from=copied,
+    )
+
+
+def message_from_item(
+    item: NewMessage,
+    message_id: str,
+    session_id: str,
+    position: int,
+    created: datetime,
+    copied_from: str | None = None,
+) -> Message:
+    """The ``Message`` a just-appended item became (no read back needed)."""
+    return Message.model_construct(
+        id=message_id,
+        session_id=session_id,
+        position=position,
+        role=item.role,
+        content=item.content,
+        created_at=item.created_at or created,
+        provider=item.provider,
+        model=item.model,
+        input_tokens=item.input_tokens,
+        output_tokens=item.output_tokens,
+        cost=item.cost,
+        tool_name=item.tool_name,
+        tool_call_id=item.tool_call_id,
+        metadata=dict(item.metadata),
+        copied_from=copied_from,
+    )
+
+
+def session_from_record(rec: SessionRecord) -> Session:
+    p = rec.props
+    fork = None
+    if rec.fork is not None:
+        f = rec.fork
+        fork = ForkPoint(
+            parent_id=f["parent_id"],
+            message_id=f.get("at"),
+            position=f.get("position", -1),
+            reason=f.get("reason"),
+            metadata=json.loads(f.get("metadata") or "{}"),
+            created_at=f["created_at"],
+        )
+    return Session(
+        id=p["id"],
+        title=p.get("title"),
+        user_id=p.get("user_id"),
+        tags=tuple(p.get("tags") or ()),
+        status=p.get("status") or "active",
+        metadata=json.loads(p.get("metadata") or "{}"),
+        created_at=p["created_at"],
+        updated_at=p["updated_at"],
+        deleted_at=p.get("deleted_at"),
+        fork=fork,
+        head_id=rec.head_id,
+        message_count=int(p.get("length") or 0),
+        root_id=rec.root,
+    )
+
+
+def tag_tuple(tags: Sequence[str]) -> tuple[str, ...]:
+    """Tags as a tuple; one bare string is refused rather than split into characters."""
+    if isinstance(tags, str | bytes):
+        raise ValidationError("tags must be a list of strings, not one string")
+    return tuple(tags)
+
+
+def fork_child(
+    settings: Settings,
+    id: str | None,
+    title: str | None,
+    tags: Sequence[str],
+    metadata: Mapping[str, Any] | None,
+    reason: str | None,
+    fork_metadata: Mapping[str, Any] | None,
+    user_id: str | None = None,
+) -> dict[str, Any]:
+    """A fork to create, as the fork statement takes it: ``{id, props, fork}``."""
+    fields = validated(
+        NewSession,
+        {"id": id, "title": title, "tags": tag_tuple(tags), "metadata": dict(metadata or {})},
+    )
+    if reason is not None and len(reason) > 1000:
+        raise ValidationError("fork reason is longer than 1000 characters")
+    try:
+        check_text(reason, "reason")
+        fork_meta = check_metadata(dict(fork_metadata or {}))
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+    props: dict[str, Any] = {
+        "title": fields.title,
+        "tags": list(fields.tags),
+        "status": "active",
+        "metadata": metadata_json(fields.metadata, settings),
+    }
+    if user_id is not None:
+        props["user_id"] = user_id
+    fork: dict[str, Any] = {"metadata": metadata_json(fork_meta, settings)}
+    if reason is not None:
+        fork["reason"] = reason
+    return {"id": fields.id or new_id(), "props": props, "fork": fork}
+
+
+def checked_message_id(value: Any) -> str:
+    try:
+        return validate_message_id(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def checked_session_id(value: Any) -> str:
+    return validate_name(value, what="session id")
+
+
+def encode_cursor(created: datetime, session_id: str) -> str:
+    raw = json.dumps([created.isoformat(), session_id]).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    try:
+        created, sid = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        stamp = datetime.fromisoformat(created)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise ValidationError("cursor is not one that list_sessions returned") from exc
+    if stamp.tzinfo is None or not isinstance(sid, str):
+        raise ValidationError("cursor is not one that list_sessions returned")
+    return stamp, sid
