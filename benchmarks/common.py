@@ -33,7 +33,6 @@ from rich.progress import (
 )
 
 from session_graph import SessionStore, Settings
-from session_graph.connection import backend_for
 from session_graph.runtime import ConnectionInfo, LocalNeo4j, resolve_connection
 
 T = TypeVar("T")
@@ -208,9 +207,6 @@ MATCH (n {tenant: $t})
 CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS
 """
 
-_DELETE_TENANT_COUNTER: LiteralString = "MATCH (c:Tenant {id: $t}) DETACH DELETE c"
-
-
 def auto_commit(store: SessionStore, query: LiteralString, **params: Any) -> list[dict[str, Any]]:
     """Run one statement in an auto-commit transaction (needed for ``IN TRANSACTIONS``)."""
     backend: Any = store.backend
@@ -235,7 +231,6 @@ def tenant_counts(store: SessionStore) -> Counts:
 def delete_tenant(store: SessionStore) -> None:
     """Delete everything of the store's tenant, 10k nodes per transaction (benchmarks only)."""
     auto_commit(store, _DELETE_TENANT, t=store.tenant)
-    auto_commit(store, _DELETE_TENANT_COUNTER, t=store.tenant)
 
 
 def bench_tenant(name: str) -> str:
@@ -274,7 +269,7 @@ def open_bench_store(
         else:
             local = LocalNeo4j(settings, BENCH_INSTANCE, console=console)
             info = local.start()
-    store = SessionStore(backend_for(info, settings), settings)
+    store = SessionStore.connect_to(info, settings)
     if console is not None:
         console.print(f"[dim]tenant {settings.tenant} on {info.uri}[/dim]")
     try:

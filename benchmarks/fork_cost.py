@@ -4,8 +4,8 @@ One session is grown to each N in ``--sizes`` (appends of ``--batch`` messages).
 
 * ours: ``store.fork(sid, at=N//2)`` and ``store.fork(sid, at=N-1)``, ``--repeats`` times each
   (median reported), and what a fork adds in Neo4j (nodes, relationships, properties of the
-  tenant before/after) and to the mirror (``store.mirror.memory_bytes()`` before/after, and
-  the memory the mirror keeps per fork as tracemalloc sees it).
+  tenant before/after) and to the process (the memory the store keeps per fork as
+  tracemalloc sees it: the mirror's new session node).
 * copy (the peer, benchmark-only Cypher): a fork that copies the k parent messages into a new
   session, props and all, with PREVIOUS links and a HEAD, in transactions of at most
   ``COPY_TX_ROWS`` messages. Each copy is deleted again (untimed) so every run sees the same
@@ -146,7 +146,6 @@ class ForkCost:
     ours_mid: float
     ours_end: float
     ours_added: tuple[float, float, float]
-    mirror_added: float
     mirror_traced: int
     copy_mid: float | None = None
     copy_end: float | None = None
@@ -166,16 +165,14 @@ def measure_size(
     points = {"mid": n // 2, "end": n - 1}
     ours: dict[str, list[float]] = {"mid": [], "end": []}
     before = tenant_counts(store)
-    mirror_before = store.mirror.memory_bytes()
     with quiet_gc():
         for _ in range(repeats):
             for name, at in points.items():
                 ours[name].append(timed(partial(store.fork, sid, at=at))[1])
     forks = repeats * len(points)
-    mirror_added = (store.mirror.memory_bytes() - mirror_before) / forks
     added = (tenant_counts(store) - before).per(forks)
     traced = median([traced_fork_bytes(store, sid, n - 1) for _ in range(3)])
-    result = ForkCost(n, median(ours["mid"]), median(ours["end"]), added, mirror_added, int(traced))
+    result = ForkCost(n, median(ours["mid"]), median(ours["end"]), added, int(traced))
     if n > copy_max:
         return result
     runs = repeats if n < 1_000_000 else min(repeats, copy_repeats_large)
@@ -203,14 +200,14 @@ def build_table(rows: Sequence[ForkCost], copy_max: int, note: str) -> Table:
     table.add_column("N msgs", justify="right")
     table.add_column("ours fork ms\nmid / end", justify="right")
     table.add_column("ours adds per fork\nnodes / rels / props", justify="right")
-    table.add_column("mirror adds per fork\nmemory_bytes / traced", justify="right")
+    table.add_column("process keeps\nper fork (traced)", justify="right")
     table.add_column("copy fork ms\nmid / end", justify="right")
     table.add_column("copy adds (end)\nnodes / rels / props", justify="right")
     table.add_column("ratio copy/ours\nmid / end", justify="right")
     for r in rows:
         nodes, rels, props = r.ours_added
         ours_added = f"{nodes:g} / {rels:g} / {props:g}"
-        mirror = f"{r.mirror_added:g} B / {r.mirror_traced:,} B"
+        mirror = f"{r.mirror_traced:,} B"
         if r.copy_end is None or r.copy_mid is None or r.copy_added is None:
             copy_ms = f"not run (> {fmt_count(copy_max)})"
             copy_added = "-"

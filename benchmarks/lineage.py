@@ -10,8 +10,9 @@ ways, ``--repeats`` times, median reported:
 * store: the ``SessionStore`` method (``store.ancestors(...)`` ...). These call
   ``store._known``, which checks the change-log seq on the server first: one round trip.
   ``store.common_ancestor`` makes two such checks and fetches the message.
-* mirror fn: the pure function on the in-process mirror (``lineage.ancestors(graph, sid)``,
-  ``mirror.history_ids(sid)``, ``lineage.common_ancestor(mirror, a, b)``), no server.
+* mirror fn: the pure function on the in-process mirror (``lineage.ancestors(graph, sid)``),
+  no server. (Histories and common ancestors are read from Neo4j by the store, not from the
+  mirror: ``benchmarks/peers.py`` measures those.)
 * cypher: the saved query through ``store.backend.run_saved`` (one read transaction).
 
 The script asserts that all three give the same answers.
@@ -108,21 +109,6 @@ QUESTIONS = [
         lambda st, a: _ids(st.backend.run_saved("session_siblings", id=a[0])),
         normalize=sorted,
     ),
-    Question(
-        "history ids",
-        lambda st, a: st.history_ids(a[0]),
-        lambda st, a: st.mirror.history_ids(a[0]),
-        lambda st, a: _ids(st.backend.run_saved("session_history", id=a[0])),
-    ),
-    Question(
-        "common ancestor",
-        lambda st, a: None if (m := st.common_ancestor(a[0], a[1])) is None else m.id,
-        lambda st, a: (
-            None if (f := lineage.common_ancestor(st.mirror, a[0], a[1])) is None else f[0]
-        ),
-        lambda st, a: _first_id(st.backend.run_saved("common_ancestor_message", a=a[0], b=a[1])),
-        pairs=True,
-    ),
 ]
 
 
@@ -163,7 +149,7 @@ def grow_tree(
         while len(tree.ids) < sessions:
             recent = tree.ids[-30:]
             parent = rng.choice(tree.ids) if rng.random() < 0.5 else rng.choice(recent)
-            at = rng.randrange(store.mirror.length(parent))
+            at = rng.randrange(store.message_count(parent))
             count = min(rng.randint(1, 4), sessions - len(tree.ids))
             forks = store.explore(parent, at, [f"strategy-{i}" for i in range(count)])
             for fork in forks:
@@ -276,7 +262,7 @@ def run(
         tree = Tree()
         for size in sorted(sizes):
             grow_tree(store, tree, size, rng, console)
-            depth = max(lineage.depth(store.mirror.graph, s) for s in tree.ids)
+            depth = max(store.depth(s) for s in tree.ids)
             console.print(
                 f"[dim]{fmt_count(size)} sessions in {len(tree.members)} trees, "
                 f"deepest fork chain {depth}[/dim]"

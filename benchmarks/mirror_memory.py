@@ -1,11 +1,12 @@
-"""Memory of the topology mirror vs the peer "one networkx node per message".
+"""Memory of the lineage mirror vs the peer "one networkx node per message".
 
 For each M/S in ``--sizes`` (M messages across S sessions) a synthetic tenant is generated:
 S sessions forming random fork trees (each fork at a random position of its parent's
-history), each session owning about M/S messages. No server is needed: ``SessionRow`` and
-``TopoRow`` objects are built directly, as a load from Neo4j would hand them over.
+history), each session owning about M/S messages. No server is needed: the trees are built
+as ``TreeRecord`` objects, as a load from Neo4j would hand them over.
 
-* ours: ``Mirror.put_session`` for every session, then ``Mirror.put_messages``.
+* ours: ``Mirror.put_tree`` for every tree. The mirror keeps sessions and fork edges only
+  (histories are read from Neo4j by index), so its size follows sessions, not messages.
 * peer: an ``nx.DiGraph`` with the same sessions (and fork edges) plus one node per message
   id with PREVIOUS edges (message -> predecessor) and a HEAD edge per session.
 
@@ -25,8 +26,6 @@ import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import networkx as nx
 from rich.console import Console
@@ -42,8 +41,11 @@ from benchmarks.common import (
     progress,
     timed,
 )
-from session_graph.backends.base import MsgRef, SessionRow, TopoRow
+from session_graph import lineage
 from session_graph.mirror import Mirror
+from session_graph.records import TreeNode, TreeRecord
+
+MsgRef = tuple[str, int]
 
 DEFAULT_SIZES = [(100_000, 1_000), (1_000_000, 10_000)]
 SEED = 20_240_601
@@ -106,37 +108,22 @@ def make_plan(messages: int, sessions: int, seed: int = SEED) -> Plan:
     return plan
 
 
-def session_rows(plan: Plan) -> Iterator[SessionRow]:
-    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+def trees(plan: Plan) -> list[TreeRecord]:
+    """The plan's fork trees, as the mirror loads them."""
+    start = 1_735_689_600_000  # 2025-01-01 in epoch ms
+    root_of: list[int] = []
+    by_root: dict[int, list[TreeNode]] = {}
     for s, sid in enumerate(plan.ids):
-        created = start + timedelta(seconds=s)
-        props: dict[str, Any] = {
-            "tenant": "bench",
-            "id": sid,
-            "title": None,
-            "user_id": None,
-            "tags": [],
-            "status": "active",
-            "metadata": "{}",
-            "created_at": created,
-            "updated_at": created,
-            "length": plan.length(s),
-            "next_idx": plan.own[s],
-        }
-        fork = None
-        if plan.parent[s] >= 0:
-            at = plan.ref_at(plan.parent[s], plan.fork_pos[s])
-            fork = {
-                "parent_id": plan.ids[plan.parent[s]],
-                "at": message_id(plan, at),
-                "position": plan.fork_pos[s],
-                "reason": None,
-                "metadata": "{}",
-                "created_at": created,
-            }
-        head = plan.ref_at(s, plan.length(s) - 1) if plan.length(s) else None
-        head_id = None if head is None else message_id(plan, head)
-        yield SessionRow(props, head_id, head, fork)
+        p = plan.parent[s]
+        root_of.append(s if p < 0 else root_of[p])
+        node = TreeNode(sid, None if p < 0 else plan.ids[p], start + s, "active",
+                        None if p < 0 else plan.fork_pos[s])  # fmt: skip
+        by_root.setdefault(root_of[s], []).append(node)
+    return [TreeRecord(plan.ids[r], 0, nodes) for r, nodes in by_root.items()]
+
+
+def head_ref(plan: Plan, s: int) -> MsgRef | None:
+    return plan.ref_at(s, plan.length(s) - 1) if plan.length(s) else None
 
 
 def message_id(plan: Plan, ref: MsgRef) -> str:
@@ -146,7 +133,8 @@ def message_id(plan: Plan, ref: MsgRef) -> str:
     return str(uuid.UUID(int=(base + idx) & ((1 << 128) - 1), version=4))
 
 
-def topo_rows(plan: Plan) -> Iterator[TopoRow]:
+def topo_rows(plan: Plan) -> Iterator[tuple[str, MsgRef | None]]:
+    """Every message id with its predecessor's (owner, idx)."""
     for s, sid in enumerate(plan.ids):
         for idx in range(plan.own[s]):
             if idx > 0:
@@ -155,34 +143,34 @@ def topo_rows(plan: Plan) -> Iterator[TopoRow]:
                 prev = plan.ref_at(plan.parent[s], plan.fork_pos[s])
             else:
                 prev = None
-            yield TopoRow(sid, idx, message_id(plan, (sid, idx)), prev)
+            yield message_id(plan, (sid, idx)), prev
 
 
 # -- the two structures --------------------------------------------------------------------
 
 
 def build_mirror(plan: Plan) -> Mirror:
-    mirror = Mirror()
-    for row in session_rows(plan):
-        mirror.put_session(row)
-    mirror.put_messages(topo_rows(plan))
+    mirror = Mirror(max_sessions=len(plan.ids) + 1)
+    for tree in trees(plan):
+        mirror.put_tree(tree, 0.0)
     return mirror
 
 
 def build_peer(plan: Plan) -> nx.DiGraph:
     """One node per session and per message; fork, PREVIOUS and HEAD edges."""
     graph = nx.DiGraph()
-    for row in session_rows(plan):
-        graph.add_node(row.id, row=row)
-        if row.fork is not None:
-            graph.add_edge(row.fork["parent_id"], row.id, kind="FORKED_FROM")
-    for topo in topo_rows(plan):
-        graph.add_node(topo.id)
-        if topo.prev is not None:
-            graph.add_edge(topo.id, message_id(plan, topo.prev))
-    for row in session_rows(plan):
-        if row.head_id is not None:
-            graph.add_edge(row.id, row.head_id)
+    for s, sid in enumerate(plan.ids):
+        graph.add_node(sid)
+        if plan.parent[s] >= 0:
+            graph.add_edge(plan.ids[plan.parent[s]], sid, kind="FORKED_FROM")
+    for mid, prev in topo_rows(plan):
+        graph.add_node(mid)
+        if prev is not None:
+            graph.add_edge(mid, message_id(plan, prev))
+    for s, sid in enumerate(plan.ids):
+        head = head_ref(plan, s)
+        if head is not None:
+            graph.add_edge(sid, message_id(plan, head))
     return graph
 
 
@@ -204,7 +192,6 @@ class MemoryRow:
     messages: int
     sessions: int
     ours_bytes: int
-    ours_reported: int
     ours_seconds: float
     peer_bytes: int | None
     peer_seconds: float | None
@@ -219,9 +206,8 @@ def measure(messages: int, sessions: int, peer: bool, console: Console) -> Memor
         console.print(f"[dim]building {label}: mirror ...[/dim]")
         ours_bytes, mirror = traced_bytes(lambda: build_mirror(plan))
         assert isinstance(mirror, Mirror)
-        reported = mirror.memory_bytes()
-        history = mirror.history_ids(plan.ids[-1])
-        assert len(history) == plan.length(len(plan.ids) - 1)
+        assert len(mirror) == sessions
+        assert lineage.root(mirror.graph, plan.ids[-1]) in mirror
         del mirror
         bar.advance(task)
         ours_seconds = timed(lambda: build_mirror(plan))[1]
@@ -237,17 +223,15 @@ def measure(messages: int, sessions: int, peer: bool, console: Console) -> Memor
             peer_seconds = timed(lambda: build_peer(plan))[1]
             bar.advance(task)
     gc.collect()
-    return MemoryRow(
-        messages, sessions, ours_bytes, reported, ours_seconds, peer_bytes, peer_seconds
-    )
+    return MemoryRow(messages, sessions, ours_bytes, ours_seconds, peer_bytes, peer_seconds)
 
 
 def build_table(rows: Sequence[MemoryRow], note: str) -> Table:
-    table = Table(title="Topology memory: mirror vs one networkx node per message", caption=note)
+    table = Table(title="Mirror memory vs one networkx node per message", caption=note)
     table.add_column("messages / sessions", justify="right")
     table.add_column("ours total", justify="right")
     table.add_column("ours B/msg", justify="right")
-    table.add_column("ours memory_bytes()\nB/msg", justify="right")
+    table.add_column("ours B/session", justify="right")
     table.add_column("ours build s", justify="right")
     table.add_column("peer total", justify="right")
     table.add_column("peer B/msg", justify="right")
@@ -267,7 +251,7 @@ def build_table(rows: Sequence[MemoryRow], note: str) -> Table:
             f"{fmt_count(r.messages)} / {fmt_count(r.sessions)}",
             fmt_bytes(r.ours_bytes),
             f"{per:,.1f}",
-            f"{r.ours_reported / r.messages:,.1f}",
+            f"{r.ours_bytes / r.sessions:,.0f}",
             f"{r.ours_seconds:.2f}",
             *peer_cells,
         )

@@ -46,7 +46,7 @@ WITH p, r, n, k0, k, cut, atm, taken, ours,
           WHEN taken > 0 THEN 'exists'
           WHEN p.status = 'deleted' THEN 'deleted'
           WHEN $at_id IS NOT NULL AND k0 IS NULL THEN 'message'
-          WHEN k0 IS NULL OR k0 >= n OR (k0 < 0 AND $at IS NOT NULL) THEN 'position'
+          WHEN k0 IS NULL OR k0 >= n OR (k0 < 0 AND $at IS NOT NULL) OR k < -1 THEN 'position'
           ELSE 'ok' END AS status
 CALL (p, r, k, cut, atm, status) {
   WITH p, r, k, cut, atm WHERE status = 'ok'

@@ -186,23 +186,35 @@ RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
 
 // name: reserve_append
 // First step of a large append (written in chunks that become visible together): locks the
-// session, reserves $count idx values and returns where the chunks go. 'replay' when the
-// first message id is stored in this session already (a retried call).
+// session, reserves $count idx values and returns where the chunks go. Records $op with the
+// reservation ("first base head"), so a retried step returns the same one ('reserved').
+// 'replay' when the first message id is stored in this session already (a retried call).
 MATCH (s:Session {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s
 OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
 OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $first_id})
-WITH s, h, s.next_idx AS first, s.length AS base,
-     CASE WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
+WITH s, h, dup,
+     [i IN range(0, size(coalesce(s.ops, [])) - 1) WHERE s.ops[i] = $op
+      | split(s.op_results[i], ' ')] AS prior
+WITH s, h, prior,
+     CASE WHEN size(prior) > 0 THEN 'reserved'
+          WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
           WHEN dup IS NOT NULL THEN 'conflict'
           WHEN s.status IN $closed THEN s.status
           ELSE 'ok' END AS status
-CALL (s, status) {
+WITH s, status,
+     CASE WHEN status = 'reserved' THEN toInteger(prior[0][0]) ELSE s.next_idx END AS first,
+     CASE WHEN status = 'reserved' THEN toInteger(prior[0][1]) ELSE s.length END AS base,
+     CASE WHEN status = 'reserved' THEN nullIf(prior[0][2], '') ELSE h.id END AS head_id
+CALL (s, status, first, base, head_id) {
   WITH s WHERE status = 'ok'
-  SET s.next_idx = s.next_idx + $count
+  SET s.next_idx = s.next_idx + $count,
+      s.ops = ([$op] + coalesce(s.ops, []))[0..16],
+      s.op_results = ([first + ' ' + base + ' ' + coalesce(head_id, '')]
+                      + coalesce(s.op_results, []))[0..16]
 }
-RETURN status, first, base, h.id AS head_id, s.run_owner AS owner, s.run_start AS start,
+RETURN status, first, base, head_id, s.run_owner AS owner, s.run_start AS start,
        s.run_end AS end
 
 // name: write_chunk
@@ -232,14 +244,15 @@ RETURN dup IS NOT NULL AS replay
 
 // name: finish_append
 // Last step of a large append: moves HEAD to $last_id and stores the new runs, unless the
-// session changed since reserve_append ('moved': the caller removes its chunks).
+// session changed since reserve_append ('moved': the caller removes its chunks). 'replay':
+// this call ($op) did it already (its answer was lost), whatever was appended since.
 MATCH (s:Session {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s
 OPTIONAL MATCH (s)-[old:HEAD]->(h:Message)
 OPTIONAL MATCH (newest:Message {tenant: $tenant, id: $last_id})
 WITH s, old, newest,
-     CASE WHEN h IS NOT NULL AND h.id = $last_id THEN 'replay'
+     CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
           WHEN s.status IN $closed THEN s.status
           WHEN s.length <> $base OR coalesce(h.id, '') <> coalesce($head_id, '') THEN 'moved'
           ELSE 'ok' END AS status
@@ -247,6 +260,7 @@ CALL (s, old, newest, status) {
   WITH s, old, newest WHERE status = 'ok'
   DELETE old
   CREATE (s)-[:HEAD]->(newest)
-  SET s += $props, s.version = s.version + 1, s.updated_at = datetime.transaction()
+  SET s += $props, s.version = s.version + 1, s.updated_at = datetime.transaction(),
+      s.ops = ([$op] + coalesce(s.ops, []))[0..16]
 }
 RETURN status

@@ -125,6 +125,7 @@ class BoltProxy:
         self._closing = threading.Event()
         self._commit_cuts_left = 0
         self._writes_only = False
+        self._skip_left = 0
         self._client_cut: tuple[int, int] | None = None  # (signature, cuts left)
         self._cuts = 0
         self._commits = 0
@@ -191,17 +192,19 @@ class BoltProxy:
         """``bolt://127.0.0.1:<port>``: give this to the driver."""
         return f"bolt://{self._listen_host}:{self.port}"
 
-    def cut_after_commits(self, n: int = 1, *, writes_only: bool = False) -> None:
+    def cut_after_commits(self, n: int = 1, *, writes_only: bool = False, skip: int = 0) -> None:
         """Arm: the next ``n`` commit confirmations are swallowed and their connection is cut.
 
         The server has committed when the proxy sees the confirmation, so each cut is a commit
         the client cannot know about. With ``writes_only``, transactions the client began in
-        read mode (``mode: "r"`` on BEGIN or on an auto-commit RUN) pass untouched. Replaces
-        any earlier commit arming; ``0`` disarms.
+        read mode (``mode: "r"`` on BEGIN or on an auto-commit RUN) pass untouched. The first
+        ``skip`` commits that qualify pass too (to cut a later step of a multi-step call).
+        Replaces any earlier commit arming; ``0`` disarms.
         """
         with self._lock:
             self._commit_cuts_left = n
             self._writes_only = writes_only
+            self._skip_left = skip
 
     def cut_after_client_message(self, signature: int, n: int = 1) -> None:
         """Arm: cut right after forwarding the next ``n`` client messages with ``signature``.
@@ -295,6 +298,9 @@ class BoltProxy:
             self._commits += 1
             if self._commit_cuts_left <= 0 or (self._writes_only and link.reading):
                 return False
+            if self._skip_left > 0:
+                self._skip_left -= 1
+                return False
             self._commit_cuts_left -= 1
             self._cuts += 1
             self._withheld.append(message.metadata)
@@ -324,11 +330,7 @@ class BoltProxy:
                 for raw, message in parser.feed(data):
                     if side == "client" and message is not None:
                         link.observe(message)
-                    if (
-                        side == "server"
-                        and message is not None
-                        and self._cut_before(message, link)
-                    ):
+                    if side == "server" and message is not None and self._cut_before(message, link):
                         if out:
                             dst.sendall(out)
                         return

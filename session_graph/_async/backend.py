@@ -50,10 +50,11 @@ class AsyncOps(Protocol):
         ...
 
     async def reserve_append(
-        self, session_id: str, first_id: str, count: int
+        self, session_id: str, first_id: str, count: int, op: str
     ) -> tuple[str, int, int, str | None, Runs] | None:
         """Large appends, step 1: lock, reserve ``count`` idx values; returns
-        ``(status, first idx, base position, head id, runs)``."""
+        ``(status, first idx, base position, head id, runs)``; a retried step (same ``op``)
+        returns the same reservation with status 'reserved'."""
         ...
 
     async def write_chunk(
@@ -75,8 +76,10 @@ class AsyncOps(Protocol):
         base: int,
         head_id: str | None,
         props: dict[str, Any],
+        op: str,
     ) -> str | None:
-        """Large appends, step 3: move HEAD to ``last_id`` unless the session moved."""
+        """Large appends, step 3: move HEAD to ``last_id`` unless the session moved
+        (``op`` finds a step whose answer was lost)."""
         ...
 
     async def window(

@@ -100,8 +100,9 @@ class AsyncMessagesMixin(AsyncStoreBase):
     ) -> list[Message]:
         """Append in chunks: reserve, write each chunk off-history, then move HEAD once."""
         count = len(items)
+        op, finish = new_op(), new_op()  # reserving and finishing are two steps, each retried
         reserved = await self.backend.auto(
-            lambda ops: ops.reserve_append(session_id, ids[0], count)
+            lambda ops: ops.reserve_append(session_id, ids[0], count, op)
         )
         if reserved is None:
             raise SessionNotFoundError(f"no session {session_id!r}")
@@ -123,7 +124,7 @@ class AsyncMessagesMixin(AsyncStoreBase):
                 prev_id = part_ids[-1]
             props = {**runs.appended(session_id, first, count).props(), "length": base + count}
             done = await self.backend.auto(
-                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props)
+                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props, finish)
             )
         except BaseException:
             await self._discard(ids)

@@ -153,13 +153,14 @@ class AsyncNeo4jOps:
         return AppendOutcome(rec["status"], rec["base"], rec["at"])
 
     async def reserve_append(
-        self, session_id: str, first_id: str, count: int
+        self, session_id: str, first_id: str, count: int, op: str
     ) -> tuple[str, int, int, str | None, Runs] | None:
         recs = await self._run(
             "reserve_append",
             id=session_id,
             first_id=first_id,
             count=count,
+            op=op,
             closed=list(WRITABLE_CLOSED),
         )
         if not recs:
@@ -199,6 +200,7 @@ class AsyncNeo4jOps:
         base: int,
         head_id: str | None,
         props: dict[str, Any],
+        op: str,
     ) -> str | None:
         recs = await self._run(
             "finish_append",
@@ -208,6 +210,7 @@ class AsyncNeo4jOps:
             head_id=head_id,
             props=props,
             closed=list(WRITABLE_CLOSED),
+            op=op,
         )
         return str(recs[0]["status"]) if recs else None
 

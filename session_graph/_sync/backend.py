@@ -51,10 +51,11 @@ class Ops(Protocol):
         ...
 
     def reserve_append(
-        self, session_id: str, first_id: str, count: int
+        self, session_id: str, first_id: str, count: int, op: str
     ) -> tuple[str, int, int, str | None, Runs] | None:
         """Large appends, step 1: lock, reserve ``count`` idx values; returns
-        ``(status, first idx, base position, head id, runs)``."""
+        ``(status, first idx, base position, head id, runs)``; a retried step (same ``op``)
+        returns the same reservation with status 'reserved'."""
         ...
 
     def write_chunk(
@@ -76,8 +77,10 @@ class Ops(Protocol):
         base: int,
         head_id: str | None,
         props: dict[str, Any],
+        op: str,
     ) -> str | None:
-        """Large appends, step 3: move HEAD to ``last_id`` unless the session moved."""
+        """Large appends, step 3: move HEAD to ``last_id`` unless the session moved
+        (``op`` finds a step whose answer was lost)."""
         ...
 
     def window(

@@ -493,20 +493,27 @@ class MemoryOps:
         return chain
 
     def reserve_append(
-        self, session_id: str, first_id: str, count: int
+        self, session_id: str, first_id: str, count: int, op: str
     ) -> tuple[str, int, int, str | None, Runs] | None:
         self._write()
         s = self.st.sessions.get(session_id)
         if s is None:
             return None
+        runs = Runs.of(s.get("run_owner"), s.get("run_start"), s.get("run_end"))
+        ops, results = s.get("ops") or [], s.get("op_results") or []
+        if op in ops:  # a retried step: the reservation it made
+            first_s, base_s, head_s = results[ops.index(op)].split(" ")
+            return "reserved", int(first_s), int(base_s), head_s or None, runs
         first, base = _prop(s, "next_idx"), _prop(s, "length")
+        head = self.st.heads.get(session_id)
         status = self._append_status(session_id, s, first_id)
         if status == "ok":
             sp = dict(s)
             _put(sp, "next_idx", _plus(first, count))
+            sp["ops"] = [op, *ops][:16]
+            sp["op_results"] = [f"{first} {base} {head or ''}", *results][:16]
             self.st.put(session_id, sp)
-        runs = Runs.of(s.get("run_owner"), s.get("run_start"), s.get("run_end"))
-        return status, first, base, self.st.heads.get(session_id), runs
+        return status, first, base, head, runs
 
     def write_chunk(
         self,
@@ -531,6 +538,7 @@ class MemoryOps:
         base: int,
         head_id: str | None,
         props: dict[str, Any],
+        op: str,
     ) -> str | None:
         self._write()
         s = self.st.sessions.get(session_id)
@@ -538,7 +546,7 @@ class MemoryOps:
             return None
         head = self.st.heads.get(session_id)
         length = _prop(s, "length")
-        if head is not None and head == last_id:
+        if op in (s.get("ops") or []):
             return "replay"
         if s.get("status") in WRITABLE_CLOSED:
             return str(s["status"])
@@ -554,6 +562,7 @@ class MemoryOps:
         _merge(sp, props)
         _put(sp, "version", _plus(_prop(sp, "version"), 1))
         sp["updated_at"] = self.now
+        sp["ops"] = [op, *(sp.get("ops") or [])][:16]
         self.st.put(session_id, sp)
         return "ok"
 
@@ -680,7 +689,7 @@ class MemoryOps:
             status = "deleted"
         elif at_id is not None and k0 is None:
             status = "message"
-        elif k0 is None or k0 >= n or (k0 < 0 and at is not None):
+        elif k0 is None or k0 >= n or (k0 < 0 and at is not None) or (k is not None and k < -1):
             status = "position"
         else:
             status = "ok"

@@ -101,8 +101,9 @@ class MessagesMixin(StoreBase):
     ) -> list[Message]:
         """Append in chunks: reserve, write each chunk off-history, then move HEAD once."""
         count = len(items)
+        op, finish = new_op(), new_op()  # reserving and finishing are two steps, each retried
         reserved = self.backend.auto(
-            lambda ops: ops.reserve_append(session_id, ids[0], count)
+            lambda ops: ops.reserve_append(session_id, ids[0], count, op)
         )
         if reserved is None:
             raise SessionNotFoundError(f"no session {session_id!r}")
@@ -124,7 +125,7 @@ class MessagesMixin(StoreBase):
                 prev_id = part_ids[-1]
             props = {**runs.appended(session_id, first, count).props(), "length": base + count}
             done = self.backend.auto(
-                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props)
+                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props, finish)
             )
         except BaseException:
             self._discard(ids)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,7 @@ from session_graph import (
     SessionStore,
     ValidationError,
 )
+from tests.stores import StoreFactory
 
 
 def conversation(store: SessionStore, sid: str, n: int) -> list[str]:
@@ -161,3 +165,63 @@ def test_search(store: SessionStore) -> None:
     )
     assert [m.content for m in store.search("paris")] == ["Where is PARIS?"]
     assert store.search("berlin") == []
+
+
+def test_a_large_append_goes_in_chunks_shown_together(open_store: StoreFactory) -> None:
+    store = open_store(append_chunk=3)
+    store.create_session("big")
+    store.append("big", {"role": "system", "content": "s"})
+    fork = store.fork("big", id="side")
+    written = store.append("big", [{"role": "user", "content": f"m{i}"} for i in range(10)])
+    assert [m.position for m in written] == list(range(1, 11))
+    assert [m.content for m in store.messages("big")] == ["s"] + [f"m{i}" for i in range(10)]
+    assert [m.content for m in store.messages("big", -2)] == ["m8", "m9"]
+    assert store.message_count("big") == 11
+    assert store.messages(fork.id) == store.messages("big", 0, 1)
+    again = store.append("big", [{"role": "user", "content": "x"}] * 7)
+    assert [m.position for m in again] == list(range(11, 18))
+    given = [{"role": "user", "content": f"g{i}", "id": str(uuid.uuid4())} for i in range(5)]
+    first = store.append("big", given)
+    assert store.append("big", given) == first  # the caller's own retry: stored ones back
+    assert store.message_count("big") == 23
+
+
+def test_a_large_append_that_races_another_writer_appends_nothing(
+    open_store: StoreFactory,
+) -> None:
+    store, other = open_store(append_chunk=2), open_store()
+    store.create_session("s")
+    store.append("s", {"role": "user", "content": "first"})
+    chunks = 0
+
+    def after_a_chunk(fn: Any) -> None:  # another process appends between the chunks
+        nonlocal chunks
+        if getattr(fn, "__name__", "") == "write":
+            chunks += 1
+            if chunks == 1:
+                other.append("s", {"role": "user", "content": "meanwhile"})
+
+    backend = store.backend
+    original = backend.auto
+    if inspect.iscoroutinefunction(original):  # the async store, on the test's event loop
+
+        async def racing_async(fn: Any, **kw: Any) -> Any:
+            result = await original(fn, **kw)
+            await asyncio.get_running_loop().run_in_executor(None, after_a_chunk, fn)
+            return result
+
+        backend.auto = racing_async
+    else:
+
+        def racing(fn: Any, **kw: Any) -> Any:
+            result = original(fn, **kw)
+            after_a_chunk(fn)
+            return result
+
+        backend.auto = racing
+    with pytest.raises(ConflictError):
+        store.append("s", [{"role": "user", "content": f"c{i}"} for i in range(5)])
+    assert chunks >= 1
+    assert [m.content for m in store.messages("s")] == ["first", "meanwhile"]
+    assert [m.content for m in other.messages("s", -1)] == ["meanwhile"]
+    assert store.purge().messages == 0  # the chunks were removed, nothing left behind

@@ -49,10 +49,17 @@ CALLS: dict[str, tuple[Call, Call]] = {
     "create_session with id": (_nothing, lambda s: s.create_session("new", title="t")),
     "create_session": (_nothing, lambda s: s.create_session(title="generated id")),
     "append one": (_nothing, lambda s: s.append("r", {"role": "user", "content": "one"})),
-    "append three": (
+    "append two": (
         _nothing,
-        lambda s: s.append("r", [{"role": "user", "content": f"x{i}"} for i in range(3)]),
+        lambda s: s.append("r", [{"role": "user", "content": f"x{i}"} for i in range(2)]),
     ),
+    **{
+        f"append in chunks, cut at step {step}": (
+            _nothing,
+            lambda s: s.append("r", [{"role": "user", "content": f"x{i}"} for i in range(5)]),
+        )
+        for step in range(5)  # reserve, three chunks of at most 2, finish
+    },
     "pop_last": (_nothing, lambda s: s.pop_last("r")),
     "pop_last of a held message": (_held, lambda s: s.pop_last("r")),
     "clear_history": (_nothing, lambda s: s.clear_history("f")),
@@ -127,7 +134,8 @@ def proxy(neo4j_info: ConnectionInfo) -> Iterator[BoltProxy]:
 
 def open_at(uri: str, info: ConnectionInfo, tenant: str) -> SessionStore:
     at = ConnectionInfo(uri=uri, user=info.user, password=info.password, database=info.database)
-    store = SessionStore.connect_to(at, Settings(tenant=tenant, mirror_max_lag=0))
+    # chunks of 2: appends of three or more go the large-append way (reserve, chunks, finish)
+    store = SessionStore.connect_to(at, Settings(tenant=tenant, mirror_max_lag=0, append_chunk=2))
     store.connect()
     return store
 
@@ -138,16 +146,18 @@ def test_write_call_has_one_effect_after_a_cut_commit(
 ) -> None:
     run = uuid.uuid4().hex[:8]
     cut_tenant, control_tenant = f"cut-{run}", f"ctl-{run}"
-    with open_at(proxy.uri, neo4j_info, cut_tenant) as cut, open_at(
-        neo4j_info.uri, neo4j_info, control_tenant
-    ) as control:
+    with (
+        open_at(proxy.uri, neo4j_info, cut_tenant) as cut,
+        open_at(neo4j_info.uri, neo4j_info, control_tenant) as control,
+    ):
         prepare, call = CALLS[name]
         for store in (cut, control):
             seed(store)
             prepare(store)
         expected = summary(call(control))
         before = proxy.cuts
-        proxy.cut_after_commits(1, writes_only=True)
+        step = int(name.rsplit(" ", 1)[1]) if "cut at step" in name else 0
+        proxy.cut_after_commits(1, writes_only=True, skip=step)
         try:
             got = summary(call(cut))
         finally:
