@@ -185,9 +185,10 @@ RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
         m.copied_from] AS row
 
 // name: reserve_append
-// First step of a large append (written in chunks that become visible together): locks the
-// session, reserves $count idx values and returns where the chunks go. Records $op with the
-// reservation ("first base head"), so a retried step returns the same one ('reserved').
+// First step of each chunk of a large append (written in chunks that become visible
+// together): locks the session, reserves $count idx values and returns where the chunk goes.
+// Records $op with the first idx reserved, so a retried step returns the same range
+// ('reserved'; base and head are read again: a session that moved is refused at the finish).
 // 'replay' when the first message id is stored in this session already (a retried call).
 MATCH (s:Session {tenant: $tenant, id: $id})
 SET s.version = s.version
@@ -196,30 +197,27 @@ OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
 OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $first_id})
 WITH s, h, dup,
      [i IN range(0, size(coalesce(s.ops, [])) - 1) WHERE s.ops[i] = $op
-      | split(s.op_results[i], ' ')] AS prior
+      | toInteger(s.op_results[i])] AS prior
 WITH s, h, prior,
      CASE WHEN size(prior) > 0 THEN 'reserved'
           WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
           WHEN dup IS NOT NULL THEN 'conflict'
           WHEN s.status IN $closed THEN s.status
           ELSE 'ok' END AS status
-WITH s, status,
-     CASE WHEN status = 'reserved' THEN toInteger(prior[0][0]) ELSE s.next_idx END AS first,
-     CASE WHEN status = 'reserved' THEN toInteger(prior[0][1]) ELSE s.length END AS base,
-     CASE WHEN status = 'reserved' THEN nullIf(prior[0][2], '') ELSE h.id END AS head_id
-CALL (s, status, first, base, head_id) {
+WITH s, h, status, coalesce(head(prior), s.next_idx) AS first
+CALL (s, status, first) {
   WITH s WHERE status = 'ok'
   SET s.next_idx = s.next_idx + $count,
       s.ops = ([$op] + coalesce(s.ops, []))[0..16],
-      s.op_results = ([first + ' ' + base + ' ' + coalesce(head_id, '')]
-                      + coalesce(s.op_results, []))[0..16]
+      s.op_results = ([toString(first)] + coalesce(s.op_results, []))[0..16]
 }
-RETURN status, first, base, head_id, s.run_owner AS owner, s.run_start AS start,
-       s.run_end AS end
+RETURN status, first, s.length AS base, h.id AS head_id, s.run_owner AS owner,
+       s.run_start AS start, s.run_end AS end
 
 // name: write_chunk
 // Writes one chunk of a large append, linked after $prev_id, not yet on any history (the
-// session's HEAD moves only in finish_append). A chunk already written is left as it is.
+// session's HEAD moves only in finish_append). Returns the creation time (epoch ms); a chunk
+// already written (a retried step) is left as it is and returns null.
 OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $rows[0].id})
 CALL (dup) {
   WITH dup WHERE dup IS NULL
@@ -240,7 +238,7 @@ CALL (dup) {
     CREATE (m)-[:PREVIOUS]->(p)
   }
 }
-RETURN dup IS NOT NULL AS replay
+RETURN CASE WHEN dup IS NULL THEN datetime.transaction().epochMillis END AS at
 
 // name: finish_append
 // Last step of a large append: moves HEAD to $last_id and stores the new runs, unless the

@@ -134,47 +134,63 @@ def timestamps(items: Sequence[NewMessage]) -> list[int | None] | None:
     return [None if m.created_at is None else to_ms(m.created_at) for m in items]
 
 
-def message_from_row(row: MessageRow, codec: ContentCodec) -> Message:
-    """A stored row (``records.MESSAGE_FIELDS`` order) as a ``Message``.
+_MESSAGE_FIELDS_SET = frozenset(Message.model_fields)
+_set = object.__setattr__
 
-    Rows come from the database, already checked on the way in, so the model is built without
-    validating again (``model_construct``): this is the per-message cost of every read.
+
+def _message(values: dict[str, Any]) -> Message:
+    """A ``Message`` from complete, already valid values, built as ``model_construct`` does
+    but without its per-field defaults pass: reads build one per message, so this is the
+    per-message cost of every read (tests compare it with validated models)."""
+    message = Message.__new__(Message)
+    _set(message, "__dict__", values)
+    _set(message, "__pydantic_fields_set__", set(_MESSAGE_FIELDS_SET))
+    _set(message, "__pydantic_extra__", None)
+    _set(message, "__pydantic_private__", None)
+    return message
+
+
+def messages_from_rows(rows: list[MessageRow], codec: ContentCodec) -> list[Message]:
+    """Stored rows (``records.MESSAGE_FIELDS`` order) as ``Message`` models.
+
+    Rows come from the database, already checked on the way in, so they are not validated
+    again. Messages written together share a creation time, so times convert once each.
     """
-    (
-        mid,
-        owner,
-        pos,
-        role,
-        content,
-        enc,
-        created,
-        provider,
-        model,
-        tin,
-        tout,
-        cost,
-        tool,
-        call,
-        meta,
-        copied,
-    ) = row
-    return Message.model_construct(
-        id=mid,
-        session_id=owner,
-        position=pos,
-        role=role,
-        content=codec.decode_pair(content, enc),
-        created_at=from_ms(created),
-        provider=provider,
-        model=model,
-        input_tokens=tin,
-        output_tokens=tout,
-        cost=cost,
-        tool_name=tool,
-        tool_call_id=call,
-        metadata=json.loads(meta) if meta else {},
-        copied_from=copied,
-    )
+    times: dict[int, datetime] = {}
+    out = []
+    for row in rows:
+        (mid, owner, pos, role, content, enc, created, provider, model, tin, tout, cost, tool,
+         call, meta, copied) = row  # fmt: skip
+        stamp = times.get(created)
+        if stamp is None:
+            stamp = times[created] = from_ms(created)
+        out.append(
+            _message(
+                {
+                    "id": mid,
+                    "session_id": owner,
+                    "position": pos,
+                    "role": role,
+                    "content": content if enc is None else codec.decode_pair(content, enc),
+                    "created_at": stamp,
+                    "provider": provider,
+                    "model": model,
+                    "input_tokens": tin,
+                    "output_tokens": tout,
+                    "cost": cost,
+                    "tool_name": tool,
+                    "tool_call_id": call,
+                    "metadata": json.loads(meta) if meta else {},
+                    "copied_from": copied,
+                }
+            )
+        )
+    return out
+
+
+def message_from_row(row: MessageRow, codec: ContentCodec) -> Message:
+    """One stored row as a ``Message`` (see ``messages_from_rows``)."""
+    return messages_from_rows([row], codec)[0]
 
 
 def message_from_item(

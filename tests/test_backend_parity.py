@@ -291,6 +291,7 @@ class Script:
             await self.update()  # or be deleted meanwhile
         props = {**runs.appended(sid, first, len(ids)).props(), "length": base + len(ids)}
         last = ids[-1] if rng.random() < 0.95 else "m-missing"
+        op = self.new("op")  # the finishing step is a call of its own
         for attempt in range(2 if rng.random() < 0.3 else 1):  # the second is a 'replay'
             if attempt and rng.random() < 0.5:
                 await self.append()  # another writer got in before the retry: still a replay

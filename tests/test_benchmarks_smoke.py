@@ -40,7 +40,7 @@ def test_fork_cost_smoke(neo4j_info: ConnectionInfo) -> None:
     assert cells(table, 0) == ["50", "300"]
     assert table.row_count == 2
     ours_added = cells(table, 2)
-    assert all(cell.startswith("2 / 2 / ") for cell in ours_added)  # session + change entry
+    assert all(cell.startswith("1 / 2 / ") for cell in ours_added)  # session; FORKED_FROM, HEAD
     copy_added = cells(table, 5)
     assert copy_added[0].startswith("51 / 50 / ")  # 50 copies + the session; 49 PREVIOUS + HEAD
     assert copy_added[1] == "-"  # above copy_max: not run
@@ -59,7 +59,7 @@ def test_lineage_smoke(neo4j_info: ConnectionInfo) -> None:
 def test_mirror_memory_smoke(peer_max: int) -> None:
     console = recording_console()
     table = mirror_memory.run([(2_000, 20)], peer_max=peer_max, console=console)
-    assert "Topology memory" in console.export_text()
+    assert "Mirror memory" in console.export_text()
     assert cells(table, 0) == ["2k / 20"]
     peer = cells(table, 5)[0]
     assert (peer == "skipped") == (peer_max < 2_000)

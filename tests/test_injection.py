@@ -414,6 +414,7 @@ ALLOWED_LITERALS = {
     "'message'",
     "'position'",
     "'moved'",
+    "'reserved'",
     "'empty'",
     "''",
 }

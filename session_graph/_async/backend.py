@@ -65,8 +65,9 @@ class AsyncOps(Protocol):
         prev_id: str | None,
         base: int,
         first: int,
-    ) -> None:
-        """Large appends, step 2 (per chunk): write messages off-history, after ``prev_id``."""
+    ) -> int | None:
+        """Large appends, step 2 (per chunk): write messages off-history, after ``prev_id``;
+        returns their creation time (epoch ms), None when an earlier try wrote them."""
         ...
 
     async def finish_append(

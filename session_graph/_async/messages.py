@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from session_graph._async.backend import AsyncOps
@@ -16,6 +17,7 @@ from session_graph.core import (
     message_from_item,
     message_from_row,
     message_row,
+    messages_from_rows,
     new_op,
     prepare_messages,
     timestamps,
@@ -52,20 +54,25 @@ class AsyncMessagesMixin(AsyncStoreBase):
         """Append one or more messages to a session's history, atomically: one round trip.
 
         Appends of one session queue behind each other (one chain, in commit order); appends
-        of different sessions never wait for each other. Lists longer than
-        ``append_chunk`` are written in chunks that become visible together, so memory stays
-        bounded at any size. Give messages ids (UUIDs) to make your own retries idempotent:
-        an append whose ids are stored in this session already returns the stored messages.
+        of different sessions never wait for each other. Lists longer than ``append_chunk``
+        are written in chunks that become visible together (see ``extend``). Give messages
+        ids (UUIDs) to make your own retries idempotent: an append whose ids are stored in
+        this session already returns the stored messages.
 
         Raises:
             ValidationError: bad input (nothing written). LimitExceededError: over the limits.
             SessionNotFoundError, SessionDeletedError, ConflictError: ids used elsewhere.
         """
         checked_session_id(session_id)
+        chunk = self.settings.append_chunk
+        if _is_list(messages) and len(messages) > chunk:  # type: ignore[arg-type]
+            listed: Sequence[MessageInput] = messages  # type: ignore[assignment]
+            parts = (listed[i : i + chunk] for i in range(0, len(listed), chunk))
+            kept: list[Message] = []
+            await self._append_chunks(session_id, parts, kept)
+            return kept
         items = prepare_messages(messages, self.settings)
         ids = [m.id or new_id() for m in items]
-        if len(items) > self.settings.append_chunk:
-            return await self._append_large(session_id, items, ids)
         rows = [message_row(m, i, self.codec) for m, i in zip(items, ids, strict=True)]
         ts = timestamps(items)
         outcome = await self.backend.auto(lambda ops: ops.append(session_id, rows, ts))
@@ -79,6 +86,23 @@ class AsyncMessagesMixin(AsyncStoreBase):
             message_from_item(m, i, session_id, outcome.base + n, created)
             for n, (m, i) in enumerate(zip(items, ids, strict=True))
         ]
+
+    async def extend(self, session_id: str, messages: Iterable[MessageInput]) -> int:
+        """Append any number of messages from an iterable; returns how many were appended.
+
+        For imports and bulk loads: a generator streams, and memory stays bounded by one
+        chunk (``append_chunk`` messages) at any size. The chunks are written off-history and
+        become visible together in one last step, so readers see all of them or none. If
+        another writer appends to the session meanwhile, nothing is appended and
+        ``ConflictError`` is raised; a bad message anywhere raises its error and appends
+        nothing either.
+        """
+        checked_session_id(session_id)
+        if isinstance(messages, (str, bytes, Mapping, NewMessage)):
+            raise ValidationError("extend takes an iterable of messages")
+        return await self._append_chunks(
+            session_id, _chunks(iter(messages), self.settings.append_chunk), None
+        )
 
     @staticmethod
     def _check_append_status(session_id: str, status: str) -> None:
@@ -95,60 +119,102 @@ class AsyncMessagesMixin(AsyncStoreBase):
             raise ConflictError("some of these message ids are stored already, not all")
         return [message_from_row(found[i], self.codec) for i in ids]
 
-    async def _append_large(
-        self, session_id: str, items: list[NewMessage], ids: list[str]
-    ) -> list[Message]:
-        """Append in chunks: reserve, write each chunk off-history, then move HEAD once."""
-        count = len(items)
-        op, finish = new_op(), new_op()  # reserving and finishing are two steps, each retried
-        reserved = await self.backend.auto(
-            lambda ops: ops.reserve_append(session_id, ids[0], count, op)
-        )
-        if reserved is None:
-            raise SessionNotFoundError(f"no session {session_id!r}")
-        status, first, base, head_id, runs = reserved
-        self._check_append_status(session_id, status)
-        if status == "replay":
-            return await self._stored_large(session_id, ids)
-        chunk = self.settings.append_chunk
-        prev_id = head_id
+    async def _append_chunks(
+        self,
+        session_id: str,
+        parts: Iterator[Sequence[MessageInput]],
+        kept: list[Message] | None,
+    ) -> int:
+        """Write chunks off-history (each reserving its idx range), then move HEAD once.
+
+        ``kept`` collects the appended messages when the caller wants them back.
+        """
+        written: list[str] = []
+        runs: Runs | None = None
+        base = 0
+        head_id: str | None = None
+        count = 0
         try:
-            for start in range(0, count, chunk):
-                part = items[start : start + chunk]
-                part_ids = ids[start : start + chunk]
-                rows = [message_row(m, i, self.codec) for m, i in zip(part, part_ids, strict=True)]
-                ts = timestamps(part)
-                await self.backend.auto(
-                    _chunk_writer(session_id, rows, ts, prev_id, base + start, first + start)
+            for n, part in enumerate(parts):
+                items = prepare_messages(part, self.settings) if part else []
+                if not items:
+                    continue
+                ids = [m.id or new_id() for m in items]
+                reserve = await self.backend.auto(
+                    _reserver(session_id, ids[0], len(items), new_op())
                 )
-                prev_id = part_ids[-1]
-            props = {**runs.appended(session_id, first, count).props(), "length": base + count}
+                if reserve is None:
+                    raise SessionNotFoundError(f"no session {session_id!r}")
+                status, first, at_base, at_head, at_runs = reserve
+                self._check_append_status(session_id, status)
+                if status == "replay":
+                    if n or written:  # a repeated id inside this append
+                        raise ConflictError("a message id appears twice in one append")
+                    return await self._replayed(session_id, items, ids, parts, kept)
+                if runs is None:
+                    runs, base, head_id = at_runs, at_base, at_head
+                rows = [message_row(m, i, self.codec) for m, i in zip(items, ids, strict=True)]
+                written.extend(ids)
+                prev = head_id if count == 0 else written[count - 1]
+                at = await self.backend.auto(
+                    _chunk_writer(session_id, rows, timestamps(items), prev, base + count, first)
+                )
+                if kept is not None:
+                    if at is None:  # written by an earlier try whose answer was lost
+                        kept.extend(await self._stored(session_id, ids))
+                    else:
+                        created = from_ms(at)
+                        kept.extend(
+                            message_from_item(m, i, session_id, base + count + k, created)
+                            for k, (m, i) in enumerate(zip(items, ids, strict=True))
+                        )
+                runs = runs.appended(session_id, first, len(items))
+                count += len(items)
+            if runs is None:
+                return 0
+            props = {**runs.props(), "length": base + count}
+            last, finish = written[-1], new_op()
             done = await self.backend.auto(
-                lambda ops: ops.finish_append(session_id, ids[-1], base, head_id, props, finish)
+                lambda ops: ops.finish_append(session_id, last, base, head_id, props, finish)
             )
         except BaseException:
-            await self._discard(ids)
+            await self._discard(written)
             raise
         if done in WRITABLE_CLOSED or done == "moved" or done is None:
-            await self._discard(ids)
+            await self._discard(written)
             if done in WRITABLE_CLOSED:
                 raise SessionDeletedError(f"session {session_id!r} was deleted meanwhile")
             raise ConflictError(
                 f"session {session_id!r} changed while a large append was being written; "
                 "nothing was appended, retry"
             )
-        return await self._stored_large(session_id, ids)
+        return count
 
-    async def _stored_large(self, session_id: str, ids: list[str]) -> list[Message]:
-        out: list[Message] = []
-        for start in range(0, len(ids), self.settings.append_chunk):
-            out.extend(
-                await self._stored(session_id, ids[start : start + self.settings.append_chunk])
-            )
-        return out
+    async def _replayed(
+        self,
+        session_id: str,
+        items: list[NewMessage],
+        ids: list[str],
+        parts: Iterator[Sequence[MessageInput]],
+        kept: list[Message] | None,
+    ) -> int:
+        """A large append whose first message is stored already: the caller's own retry."""
+        count = len(items)
+        if kept is not None:
+            kept.extend(await self._stored(session_id, ids))
+        for part in parts:
+            more = prepare_messages(part, self.settings)
+            if any(m.id is None for m in more):
+                raise ConflictError("some of these messages are stored already, not all")
+            if kept is not None:
+                kept.extend(await self._stored(session_id, [str(m.id) for m in more]))
+            count += len(more)
+        return count
 
     async def _discard(self, ids: list[str]) -> None:
         """Remove chunks of an append that did not finish (never on any history)."""
+        if not ids:
+            return
         # The first error is the one to report; purge removes what this could not.
         with contextlib.suppress(Exception):
             await self.backend.auto(lambda ops: ops.delete_messages(ids))
@@ -167,9 +233,7 @@ class AsyncMessagesMixin(AsyncStoreBase):
         One round trip; the cost is what is returned: ``messages(s, -10)`` costs the same at
         100 or 1,000,000 messages.
         """
-        rows = await self._window(session_id, start, stop)
-        codec = self.codec
-        return [message_from_row(r, codec) for r in rows]
+        return messages_from_rows(await self._window(session_id, start, stop), self.codec)
 
     async def _window(
         self, session_id: str, start: int | None, stop: int | None
@@ -305,11 +369,29 @@ def _chunk_writer(
     prev_id: str | None,
     base: int,
     first: int,
-) -> Callable[[AsyncOps], Awaitable[None]]:
-    async def write(ops: AsyncOps) -> None:
-        await ops.write_chunk(session_id, rows, ts, prev_id, base, first)
+) -> Callable[[AsyncOps], Awaitable[int | None]]:
+    async def write(ops: AsyncOps) -> int | None:
+        return await ops.write_chunk(session_id, rows, ts, prev_id, base, first)
 
     return write
+
+
+def _reserver(
+    session_id: str, first_id: str, count: int, op: str
+) -> Callable[[AsyncOps], Awaitable[tuple[str, int, int, str | None, Runs] | None]]:
+    async def reserve(ops: AsyncOps) -> tuple[str, int, int, str | None, Runs] | None:
+        return await ops.reserve_append(session_id, first_id, count, op)
+
+    return reserve
+
+
+def _is_list(messages: object) -> bool:
+    return isinstance(messages, Sequence) and not isinstance(messages, (str, bytes))
+
+
+def _chunks(messages: Iterator[MessageInput], size: int) -> Iterator[list[MessageInput]]:
+    while part := list(itertools.islice(messages, size)):
+        yield part
 
 
 def _popper(session_id: str, expect: str, op: str) -> Callable[[AsyncOps], Awaitable[str | None]]:

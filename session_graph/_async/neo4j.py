@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import neo4j
+import tenacity
 from neo4j.exceptions import (
     ClientError,
     ConstraintError,
@@ -25,10 +26,9 @@ from neo4j.exceptions import (
     TransientError,
 )
 from tenacity import (
-    AsyncRetrying,
+    RetryCallState,
     before_sleep_log,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential,
 )
 
@@ -182,8 +182,8 @@ class AsyncNeo4jOps:
         prev_id: str | None,
         base: int,
         first: int,
-    ) -> None:
-        await self._run(
+    ) -> int | None:
+        recs = await self._run(
             "write_chunk",
             id=session_id,
             rows=rows,
@@ -192,6 +192,7 @@ class AsyncNeo4jOps:
             base=base,
             first=first,
         )
+        return recs[0]["at"] if recs else None
 
     async def finish_append(
         self,
@@ -342,12 +343,14 @@ class AsyncNeo4jBackend(AsyncBackend):
         tenant: str = "default",
         database: str = "neo4j",
         retry_attempts: int = 6,
+        unavailable_timeout: float = 120.0,
         owns_driver: bool = False,
     ) -> None:
         self.driver = driver
         self.tenant = tenant
         self.database = database
         self.retry_attempts = retry_attempts
+        self.unavailable_timeout = unavailable_timeout
         self.owns_driver = owns_driver
         self.bookmarks = neo4j.AsyncGraphDatabase.bookmark_manager()
 
@@ -358,11 +361,20 @@ class AsyncNeo4jBackend(AsyncBackend):
             default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
         )
 
+    def _stop(self, state: RetryCallState) -> bool:
+        """A server that is away (restarting, a lost connection) is waited for up to
+        ``unavailable_timeout`` seconds; other transient errors get ``retry_attempts`` tries."""
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, (ServiceUnavailable, SessionExpired, IncompleteCommit)):
+            return (state.seconds_since_start or 0.0) >= self.unavailable_timeout
+        return state.attempt_number >= self.retry_attempts
+
     async def _call(self, work: Callable[[neo4j.AsyncSession], Awaitable[T]], write: bool) -> T:
-        retrying = AsyncRetrying(
+        retrying = tenacity.AsyncRetrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.retry_attempts),
-            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=self._stop,
+            wait=wait_exponential(multiplier=0.1, max=2),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )

@@ -66,8 +66,9 @@ class Ops(Protocol):
         prev_id: str | None,
         base: int,
         first: int,
-    ) -> None:
-        """Large appends, step 2 (per chunk): write messages off-history, after ``prev_id``."""
+    ) -> int | None:
+        """Large appends, step 2 (per chunk): write messages off-history, after ``prev_id``;
+        returns their creation time (epoch ms), None when an earlier try wrote them."""
         ...
 
     def finish_append(

@@ -501,17 +501,16 @@ class MemoryOps:
             return None
         runs = Runs.of(s.get("run_owner"), s.get("run_start"), s.get("run_end"))
         ops, results = s.get("ops") or [], s.get("op_results") or []
-        if op in ops:  # a retried step: the reservation it made
-            first_s, base_s, head_s = results[ops.index(op)].split(" ")
-            return "reserved", int(first_s), int(base_s), head_s or None, runs
-        first, base = _prop(s, "next_idx"), _prop(s, "length")
-        head = self.st.heads.get(session_id)
+        base, head = _prop(s, "length"), self.st.heads.get(session_id)
+        if op in ops:  # a retried step: the range it reserved, base and head as they are now
+            return "reserved", int(results[ops.index(op)]), base, head, runs
+        first = _prop(s, "next_idx")
         status = self._append_status(session_id, s, first_id)
         if status == "ok":
             sp = dict(s)
             _put(sp, "next_idx", _plus(first, count))
             sp["ops"] = [op, *ops][:16]
-            sp["op_results"] = [f"{first} {base} {head or ''}", *results][:16]
+            sp["op_results"] = [str(first), *results][:16]
             self.st.put(session_id, sp)
         return status, first, base, head, runs
 
@@ -523,13 +522,14 @@ class MemoryOps:
         prev_id: str | None,
         base: int,
         first: int,
-    ) -> None:
+    ) -> int | None:
         self._write()
         first_id = rows[0].get("id") if rows else None
         if first_id is not None and first_id in self.st.messages:
-            return  # written by an earlier try
+            return None  # written by an earlier try
         prev = prev_id if prev_id is not None and prev_id in self.st.messages else None
         self._create(session_id, rows, ts, base, first, prev)
+        return self._now_ms()
 
     def finish_append(
         self,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import neo4j
+import tenacity
 from neo4j.exceptions import (
     ClientError,
     ConstraintError,
@@ -26,10 +27,9 @@ from neo4j.exceptions import (
     TransientError,
 )
 from tenacity import (
-    Retrying,
+    RetryCallState,
     before_sleep_log,
     retry_if_exception,
-    stop_after_attempt,
     wait_exponential,
 )
 
@@ -183,8 +183,8 @@ class Neo4jOps:
         prev_id: str | None,
         base: int,
         first: int,
-    ) -> None:
-        self._run(
+    ) -> int | None:
+        recs = self._run(
             "write_chunk",
             id=session_id,
             rows=rows,
@@ -193,6 +193,7 @@ class Neo4jOps:
             base=base,
             first=first,
         )
+        return recs[0]["at"] if recs else None
 
     def finish_append(
         self,
@@ -343,12 +344,14 @@ class Neo4jBackend(Backend):
         tenant: str = "default",
         database: str = "neo4j",
         retry_attempts: int = 6,
+        unavailable_timeout: float = 120.0,
         owns_driver: bool = False,
     ) -> None:
         self.driver = driver
         self.tenant = tenant
         self.database = database
         self.retry_attempts = retry_attempts
+        self.unavailable_timeout = unavailable_timeout
         self.owns_driver = owns_driver
         self.bookmarks = neo4j.GraphDatabase.bookmark_manager()
 
@@ -359,11 +362,20 @@ class Neo4jBackend(Backend):
             default_access_mode=neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS,
         )
 
+    def _stop(self, state: RetryCallState) -> bool:
+        """A server that is away (restarting, a lost connection) is waited for up to
+        ``unavailable_timeout`` seconds; other transient errors get ``retry_attempts`` tries."""
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, (ServiceUnavailable, SessionExpired, IncompleteCommit)):
+            return (state.seconds_since_start or 0.0) >= self.unavailable_timeout
+        return state.attempt_number >= self.retry_attempts
+
     def _call(self, work: Callable[[neo4j.Session], T], write: bool) -> T:
-        retrying = Retrying(
+        retrying = tenacity.Retrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self.retry_attempts),
-            wait=wait_exponential(multiplier=0.1, max=5),
+            stop=self._stop,
+            wait=wait_exponential(multiplier=0.1, max=2),
             before_sleep=before_sleep_log(log, logging.WARNING),
             reraise=True,
         )

@@ -86,6 +86,7 @@ class SessionStore(
             tenant=settings.tenant,
             database=info.database,
             retry_attempts=settings.retry_attempts,
+            unavailable_timeout=settings.connect_timeout,
             owns_driver=True,
         )
         return cls(backend, settings)

@@ -18,7 +18,7 @@ from session_graph import (
     SessionStore,
     ValidationError,
 )
-from tests.stores import StoreFactory
+from tests.stores import StoreFactory, fingerprint
 
 
 def conversation(store: SessionStore, sid: str, n: int) -> list[str]:
@@ -225,3 +225,25 @@ def test_a_large_append_that_races_another_writer_appends_nothing(
     assert [m.content for m in store.messages("s")] == ["first", "meanwhile"]
     assert [m.content for m in other.messages("s", -1)] == ["meanwhile"]
     assert store.purge().messages == 0  # the chunks were removed, nothing left behind
+
+
+def test_extend_streams_any_number_of_messages(open_store: StoreFactory) -> None:
+    store = open_store(append_chunk=4)
+    store.create_session("s")
+    store.append("s", {"role": "system", "content": "sys"})
+    generated = ({"role": "user", "content": f"g{i}"} for i in range(11))
+    assert store.extend("s", generated) == 11
+    assert [m.content for m in store.messages("s")] == ["sys"] + [f"g{i}" for i in range(11)]
+    assert [m.position for m in store.messages("s", -3)] == [9, 10, 11]
+
+
+def test_extend_with_a_bad_message_appends_nothing(open_store: StoreFactory) -> None:
+    store = open_store(append_chunk=2)
+    store.create_session("s")
+    before = fingerprint(store)
+    bad = [{"role": "user", "content": f"m{i}"} for i in range(5)] + [{"role": "nobody"}]
+    with pytest.raises(ValidationError):
+        store.extend("s", iter(bad))
+    store.purge()  # what the failed append left off-history is gone
+    assert fingerprint(store)[:2] == before[:2]
+    assert store.message_count("s") == 0
