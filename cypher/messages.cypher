@@ -54,6 +54,33 @@ CALL (s, base, first, status) {
 }
 RETURN status, base, datetime.transaction().epochMillis AS at
 
+// name: append_one
+// One message appended: the common case of every agent turn, as one linear statement (no
+// subqueries, so the cheapest plan). The session's write lock comes first (a same-value SET).
+// No row comes back when the session is missing or closed (the caller reads why); a message
+// id stored already fails on the uniqueness constraint (the caller reads whether it was this
+// same call, retried after a lost answer).
+MATCH (s:Session {tenant: $tenant, id: $id})
+SET s.version = s.version
+WITH s WHERE NOT s.status IN $closed
+OPTIONAL MATCH (s)-[old:HEAD]->(head:Message)
+WITH s, old, head, s.length AS base, s.next_idx AS first,
+     size(s.run_owner) > 0 AND last(s.run_owner) = s.id AND last(s.run_end) = s.next_idx - 1
+       AS extend
+CREATE (m:Message)
+SET m = $row, m.tenant = $tenant, m.session_id = $id, m.pos = base, m.idx = first,
+    m.created_at = CASE WHEN $ts IS NULL THEN datetime.transaction()
+                        ELSE datetime({epochMillis: $ts}) END
+DELETE old
+CREATE (s)-[:HEAD]->(m)
+FOREACH (p IN CASE WHEN head IS NULL THEN [] ELSE [head] END | CREATE (m)-[:PREVIOUS]->(p))
+SET s.run_owner = CASE WHEN extend THEN s.run_owner ELSE s.run_owner + [s.id] END,
+    s.run_start = CASE WHEN extend THEN s.run_start ELSE s.run_start + [first] END,
+    s.run_end = CASE WHEN extend THEN s.run_end[0..-1] + [first] ELSE s.run_end + [first] END,
+    s.length = base + 1, s.next_idx = first + 1, s.version = s.version + 1,
+    s.updated_at = datetime.transaction()
+RETURN 'ok' AS status, base, datetime.transaction().epochMillis AS at
+
 // name: history_window
 // Messages $start..$stop-1 of a session's history (Python slice rules: negative counts from
 // the end, null is open), oldest first. Each run of the history that overlaps the window is

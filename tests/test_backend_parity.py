@@ -533,10 +533,26 @@ class Script:
             return
         await self.pair.run(f"{kind}({sid!r})", fn, "write")
 
+    async def append_one(self) -> None:
+        """The one-message statement: no row when missing or closed; a stored id fails."""
+        rng = self.rng
+        sid = self.session() if rng.random() < 0.95 else "s-missing"
+        mid = self.new("m")
+        if rng.random() < 0.15 and self.messages:
+            mid = rng.choice(self.messages)  # stored already: ConflictError, nothing written
+        rows, ts = self.rows([mid], auto_ts=rng.random() < 0.5)
+        stamp = ts[0] if ts else None
+        if mid not in self.messages:
+            self.messages.append(mid)
+        await self.pair.run(
+            f"append_one({sid!r}, {mid!r})", lambda o: o.append_one(sid, rows[0], stamp)
+        )
+
 
 STEPS_BY_WEIGHT: list[tuple[str, int]] = [
     ("create", 10),
-    ("append", 22),
+    ("append", 16),
+    ("append_one", 8),
     ("large_append", 4),
     ("window", 8),
     ("fork", 12),
@@ -705,6 +721,9 @@ MUST_SEE = [
     "append:ConflictError",
     "append:StorageError",
     "append:none",
+    "append_one:ok",
+    "append_one:none",
+    "append_one:ConflictError",
     "window:value",
     "window:none",
     "fork:ok",

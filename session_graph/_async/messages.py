@@ -75,6 +75,8 @@ class AsyncMessagesMixin(AsyncStoreBase):
         ids = [m.id or new_id() for m in items]
         rows = [message_row(m, i, self.codec) for m, i in zip(items, ids, strict=True)]
         ts = timestamps(items)
+        if len(rows) == 1:
+            return [await self._append_one(session_id, items[0], ids[0], rows[0], ts)]
         outcome = await self.backend.auto(lambda ops: ops.append(session_id, rows, ts))
         if outcome is None:
             raise SessionNotFoundError(f"no session {session_id!r}")
@@ -86,6 +88,27 @@ class AsyncMessagesMixin(AsyncStoreBase):
             message_from_item(m, i, session_id, outcome.base + n, created)
             for n, (m, i) in enumerate(zip(items, ids, strict=True))
         ]
+
+    async def _append_one(
+        self,
+        session_id: str,
+        item: NewMessage,
+        message_id: str,
+        row: dict[str, Any],
+        ts: list[int | None] | None,
+    ) -> Message:
+        """The one-message append (every agent turn): one linear statement."""
+        stamp = None if ts is None else ts[0]
+        try:
+            outcome = await self.backend.auto(lambda ops: ops.append_one(session_id, row, stamp))
+        except ConflictError:
+            # the id is stored: this call's own write, retried after a lost answer, or the
+            # caller's retry with the same id (both get the stored message), or another's
+            return (await self._stored(session_id, [message_id]))[0]
+        if outcome is None:  # missing or closed: say which
+            self._live(await self._record(session_id))
+            raise ConflictError(f"session {session_id!r} changed during the append; retry")
+        return message_from_item(item, message_id, session_id, outcome.base, from_ms(outcome.at_ms))
 
     async def extend(self, session_id: str, messages: Iterable[MessageInput]) -> int:
         """Append any number of messages from an iterable; returns how many were appended.
@@ -116,6 +139,9 @@ class AsyncMessagesMixin(AsyncStoreBase):
         rows = await self.backend.auto(lambda ops: ops.message_rows(ids), write=False)
         found = {r[0]: r for r in rows if r[1] == session_id}
         if len(found) != len(ids):
+            elsewhere = sorted({r[0] for r in rows} - set(found))
+            if elsewhere:
+                raise ConflictError(f"message ids already stored in another session: {elsewhere}")
             raise ConflictError("some of these message ids are stored already, not all")
         return [message_from_row(found[i], self.codec) for i in ids]
 

@@ -215,6 +215,17 @@ class AsyncNeo4jOps:
         )
         return str(recs[0]["status"]) if recs else None
 
+    async def append_one(
+        self, session_id: str, row: dict[str, Any], ts: int | None
+    ) -> AppendOutcome | None:
+        recs = await self._run(
+            "append_one", id=session_id, row=row, ts=ts, closed=list(WRITABLE_CLOSED)
+        )
+        if not recs:
+            return None
+        rec = recs[0]
+        return AppendOutcome(rec["status"], rec["base"], rec["at"])
+
     async def window(self, session_id: str, start: int | None, stop: int | None) -> Window | None:
         recs = await self._run("history_window", id=session_id, start=start, stop=stop)
         if not recs:

@@ -50,6 +50,13 @@ class Ops(Protocol):
         """Append rows as the session's newest messages (None: no such session)."""
         ...
 
+    def append_one(
+        self, session_id: str, row: dict[str, Any], ts: int | None
+    ) -> AppendOutcome | None:
+        """Append one message (the hot path): None when the session is missing or closed;
+        ``ConflictError`` when its id is stored already."""
+        ...
+
     def reserve_append(
         self, session_id: str, first_id: str, count: int, op: str
     ) -> tuple[str, int, int, str | None, Runs] | None:

@@ -448,6 +448,16 @@ class MemoryOps:
             self.st.put(session_id, sp)
         return AppendOutcome(status, base, self._now_ms())
 
+    def append_one(
+        self, session_id: str, row: dict[str, Any], ts: int | None
+    ) -> AppendOutcome | None:
+        s = self.st.sessions.get(session_id)
+        if s is None or s.get("status") in WRITABLE_CLOSED:
+            return None  # the statement's WHERE drops the row
+        if row.get("id") in self.st.messages:
+            raise ConflictError(f"uniqueness constraint violated: message {row.get('id')!r}")
+        return self.append(session_id, [row], None if ts is None else [ts])
+
     def _append_status(self, session_id: str, s: Props, first_id: Any) -> str:
         """'replay' (the first id is this session's already), 'conflict' (another's), a closed
         status, or 'ok'."""

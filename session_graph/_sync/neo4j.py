@@ -216,6 +216,17 @@ class Neo4jOps:
         )
         return str(recs[0]["status"]) if recs else None
 
+    def append_one(
+        self, session_id: str, row: dict[str, Any], ts: int | None
+    ) -> AppendOutcome | None:
+        recs = self._run(
+            "append_one", id=session_id, row=row, ts=ts, closed=list(WRITABLE_CLOSED)
+        )
+        if not recs:
+            return None
+        rec = recs[0]
+        return AppendOutcome(rec["status"], rec["base"], rec["at"])
+
     def window(self, session_id: str, start: int | None, stop: int | None) -> Window | None:
         recs = self._run("history_window", id=session_id, start=start, stop=stop)
         if not recs:
