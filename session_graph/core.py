@@ -26,20 +26,11 @@ from session_graph.models import (
     check_metadata,
     check_text,
 )
-from session_graph.records import MessageRow, SessionRecord
+from session_graph.records import OPTIONAL_FIELDS, MessageRow, SessionRecord
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 MessageInput = NewMessage | Mapping[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-OPTIONAL_FIELDS = (
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cost",
-    "tool_name",
-    "tool_call_id",
-)
 
 
 def validated(model: type[M], data: Any) -> M:

@@ -13,6 +13,17 @@ from typing import Any
 
 from session_graph.history import Runs
 
+OPTIONAL_FIELDS = (
+    "provider",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "tool_name",
+    "tool_call_id",
+)
+"""Message properties stored only when they have a value (lean rows)."""
+
 MESSAGE_FIELDS = (
     "id",
     "session_id",
@@ -21,13 +32,7 @@ MESSAGE_FIELDS = (
     "content",
     "content_enc",
     "created_at",
-    "provider",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cost",
-    "tool_name",
-    "tool_call_id",
+    *OPTIONAL_FIELDS,
     "metadata",
     "copied_from",
 )
