@@ -363,7 +363,12 @@ class AsyncNeo4jBackend(AsyncBackend):
         self.retry_attempts = retry_attempts
         self.unavailable_timeout = unavailable_timeout
         self.owns_driver = owns_driver
-        self.bookmarks = neo4j.AsyncGraphDatabase.bookmark_manager()
+        # A routing driver (neo4j://: a cluster) may read from a follower: one bookmark
+        # manager for all reads and writes makes every read see this process's own writes.
+        # A direct driver (bolt://) talks to one server, where that holds already, and a
+        # bookmark on every statement only costs time.
+        routing = isinstance(driver, neo4j.AsyncNeo4jDriver)
+        self.bookmarks = neo4j.AsyncGraphDatabase.bookmark_manager() if routing else None
 
     def _session(self, write: bool) -> neo4j.AsyncSession:
         return self.driver.session(
@@ -382,14 +387,21 @@ class AsyncNeo4jBackend(AsyncBackend):
         return state.attempt_number >= self.retry_attempts
 
     async def _call(self, work: Callable[[neo4j.AsyncSession], Awaitable[T]], write: bool) -> T:
-        retrying = tenacity.AsyncRetrying(
-            retry=retry_if_exception(retryable),
-            stop=self._stop,
-            wait=wait_exponential(multiplier=0.1, max=2),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
         try:
+            try:  # the first try, without the retry machinery (the hot path)
+                async with self._session(write) as session:
+                    return await work(session)
+            except Exception as exc:
+                if not retryable(exc):
+                    raise
+                log.warning("retrying after %s: %s", type(exc).__name__, exc)
+            retrying = tenacity.AsyncRetrying(
+                retry=retry_if_exception(retryable),
+                stop=self._stop,
+                wait=wait_exponential(multiplier=0.1, max=2),
+                before_sleep=before_sleep_log(log, logging.WARNING),
+                reraise=True,
+            )
             async for attempt in retrying:
                 with attempt:
                     async with self._session(write) as session:

@@ -364,7 +364,12 @@ class Neo4jBackend(Backend):
         self.retry_attempts = retry_attempts
         self.unavailable_timeout = unavailable_timeout
         self.owns_driver = owns_driver
-        self.bookmarks = neo4j.GraphDatabase.bookmark_manager()
+        # A routing driver (neo4j://: a cluster) may read from a follower: one bookmark
+        # manager for all reads and writes makes every read see this process's own writes.
+        # A direct driver (bolt://) talks to one server, where that holds already, and a
+        # bookmark on every statement only costs time.
+        routing = isinstance(driver, neo4j.Neo4jDriver)
+        self.bookmarks = neo4j.GraphDatabase.bookmark_manager() if routing else None
 
     def _session(self, write: bool) -> neo4j.Session:
         return self.driver.session(
@@ -383,14 +388,21 @@ class Neo4jBackend(Backend):
         return state.attempt_number >= self.retry_attempts
 
     def _call(self, work: Callable[[neo4j.Session], T], write: bool) -> T:
-        retrying = tenacity.Retrying(
-            retry=retry_if_exception(retryable),
-            stop=self._stop,
-            wait=wait_exponential(multiplier=0.1, max=2),
-            before_sleep=before_sleep_log(log, logging.WARNING),
-            reraise=True,
-        )
         try:
+            try:  # the first try, without the retry machinery (the hot path)
+                with self._session(write) as session:
+                    return work(session)
+            except Exception as exc:
+                if not retryable(exc):
+                    raise
+                log.warning("retrying after %s: %s", type(exc).__name__, exc)
+            retrying = tenacity.Retrying(
+                retry=retry_if_exception(retryable),
+                stop=self._stop,
+                wait=wait_exponential(multiplier=0.1, max=2),
+                before_sleep=before_sleep_log(log, logging.WARNING),
+                reraise=True,
+            )
             for attempt in retrying:
                 with attempt:
                     with self._session(write) as session:
