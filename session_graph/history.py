@@ -74,20 +74,6 @@ class Runs:
                 )
         return out
 
-    def at(self, position: int) -> tuple[str, int]:
-        """The ``(owner, idx)`` of the message at ``position``."""
-        for run in self:
-            if run.pos <= position < run.pos + len(run):
-                return run.owner, run.start + position - run.pos
-        raise IndexError(position)
-
-    def position_of(self, owner: str, idx: int) -> int | None:
-        """Where the message ``(owner, idx)`` is on this history, or None."""
-        for run in self:
-            if run.owner == owner and run.start <= idx <= run.end:
-                return run.pos + idx - run.start
-        return None
-
     def cut(self, position: int) -> Runs:
         """The history of positions ``0..position`` (a fork at ``position``; -1: empty)."""
         owner: list[str] = []
@@ -127,12 +113,6 @@ def common_length(a: Runs, b: Runs) -> int:
         if ra.end != rb.end:
             break
     return shared
-
-
-def normalise(length: int, start: int | None, stop: int | None) -> tuple[int, int]:
-    """Python slice rules for ``history[start:stop]`` on a history of ``length`` messages."""
-    lo, hi, _ = slice(start, stop).indices(length)
-    return lo, max(lo, hi)
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -128,10 +128,6 @@ class Mirror:
             root, version, [TreeNode(node.id, node.parent, node.created_ms, status, node.position)]
         )
 
-    def node(self, session_id: str) -> TreeNode:
-        found: TreeNode = self.graph.nodes[session_id]["node"]
-        return found
-
     def _add(self, root: str, node: TreeNode) -> None:
         self.graph.add_node(node.id, node=node, created=node.created_ms)
         self.roots[node.id] = root

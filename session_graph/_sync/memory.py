@@ -581,7 +581,7 @@ class MemoryOps:
         if s is None:
             return None
         n = _prop(s, "length")
-        # history.normalise, except that a length below 0 (see fork) gives no rows, not an error.
+        # Python slice rules, except that a length below 0 (see fork) gives no rows, not an error.
         lo, hi = _end(start, n, 0), _end(stop, n, n)
         runs = Runs.of(s.get("run_owner"), s.get("run_start"), s.get("run_end"))
         found = [m for r in runs.window(lo, hi) for m in self.st.own(r.owner, r.start, r.end)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from session_graph._sync.base import StoreBase
@@ -26,7 +26,7 @@ from session_graph.errors import (
     ValidationError,
 )
 from session_graph.ids import new_id, validate_name
-from session_graph.models import DELETED, NewSession, Page, Session, SessionFields
+from session_graph.models import DELETED, NewSession, Page, Session, SessionFields, utcnow
 from session_graph.records import ListFilter, SessionRecord, TreeNode
 
 _UNSET: Any = object()
@@ -192,8 +192,6 @@ class SessionsMixin(StoreBase):
         ``purge()``) removes the messages no live session reaches and tombstones that
         nothing needs. Deleting twice is a no-op.
         """
-        now = datetime.now(timezone.utc)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)
-        self._update(session_id, {"status": DELETED, "deleted_at": now})
+        self._update(session_id, {"status": DELETED, "deleted_at": utcnow()})
         if purge:
             self.purge()  # type: ignore[attr-defined]
