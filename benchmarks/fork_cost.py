@@ -57,31 +57,33 @@ COPY_TX_ROWS = 10_000  # the server's default transaction memory cap refuses ~50
 # The peer: copy the parent's own messages idx lo..hi-1 (the benchmark's parent is a root
 # session, so its history is its own messages) into the copy session, then chain them.
 _COPY_MESSAGES: LiteralString = """
-MATCH (m:Message {tenant: $tenant, session_id: $parent})
+MATCH (m:SGMessage {tenant: $tenant, session_id: $parent})
 WHERE m.idx >= $lo AND m.idx < $hi
-CREATE (c:Message)
+CREATE (c:SGMessage)
 SET c = m {.*, id: randomUUID(), session_id: $copy, copied_from: m.id}
 """
 _LINK_COPIES: LiteralString = """
-MATCH (c:Message {tenant: $tenant, session_id: $copy})
+MATCH (c:SGMessage {tenant: $tenant, session_id: $copy})
 WHERE c.idx >= $lo AND c.idx < $hi AND c.idx > 0
-MATCH (p:Message {tenant: $tenant, session_id: $copy, idx: c.idx - 1})
+MATCH (p:SGMessage {tenant: $tenant, session_id: $copy, idx: c.idx - 1})
 CREATE (c)-[:PREVIOUS]->(p)
 """
 _COPY_SESSION: LiteralString = """
-MATCH (s:Session {tenant: $tenant, id: $parent})
-CREATE (c:Session)
+MATCH (s:SGSession {tenant: $tenant, id: $parent})
+CREATE (c:SGSession)
 SET c = s {.*, id: $copy, length: $k, next_idx: $k,
            created_at: datetime(), updated_at: datetime()}
 WITH c
-MATCH (h:Message {tenant: $tenant, session_id: $copy, idx: $k - 1})
+MATCH (h:SGMessage {tenant: $tenant, session_id: $copy, idx: $k - 1})
 CREATE (c)-[:HEAD]->(h)
 """
 _DROP_COPY_MESSAGES: LiteralString = """
-MATCH (n:Message {tenant: $tenant, session_id: $copy})
+MATCH (n:SGMessage {tenant: $tenant, session_id: $copy})
 CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS
 """
-_DROP_COPY_SESSION: LiteralString = "MATCH (s:Session {tenant: $tenant, id: $copy}) DETACH DELETE s"
+_DROP_COPY_SESSION: LiteralString = (
+    "MATCH (s:SGSession {tenant: $tenant, id: $copy}) DETACH DELETE s"
+)
 
 
 def copy_fork(store: SessionStore, parent: str, k: int) -> str:

@@ -9,11 +9,11 @@
 // At null on an empty session is an empty fork (position -1). Nothing is written
 // unless the status is 'ok'; 'replay' means the children exist as this call ($op) or an
 // identical earlier call made them. `made` holds the children as stored ('ok', 'replay').
-MATCH (p:Session {tenant: $tenant, id: $parent})
-MATCH (r:Session {tenant: $tenant, id: p.root})
+MATCH (p:SGSession {tenant: $tenant, id: $parent})
+MATCH (r:SGSession {tenant: $tenant, id: p.root})
 SET r.tree_version = r.tree_version, p.version = p.version
 WITH p, r
-OPTIONAL MATCH (am:Message {tenant: $tenant, id: $at_id})
+OPTIONAL MATCH (am:SGMessage {tenant: $tenant, id: $at_id})
 WITH p, r, am, p.length AS n,
      reduce(acc = [0], i IN range(0, size(p.run_owner) - 1) |
             acc + [last(acc) + p.run_end[i] - p.run_start[i] + 1]) AS bounds
@@ -32,11 +32,11 @@ WITH p, r, n, k0, k, [i IN range(0, size(p.run_owner) - 1) WHERE k IS NOT NULL A
                   | [p.run_owner[i], p.run_start[i],
                      CASE WHEN p.run_end[i] < p.run_start[i] + k - bounds[i] THEN p.run_end[i]
                           ELSE p.run_start[i] + k - bounds[i] END]] AS cut
-OPTIONAL MATCH (atm:Message {tenant: $tenant, session_id: last(cut)[0], idx: last(cut)[2]})
+OPTIONAL MATCH (atm:SGMessage {tenant: $tenant, session_id: last(cut)[0], idx: last(cut)[2]})
 CALL (p, atm) {
   UNWIND $children AS c
-  OPTIONAL MATCH (x:Session {tenant: $tenant, id: c.id})
-  OPTIONAL MATCH (x)-[xf:FORKED_FROM]->(xp:Session)
+  OPTIONAL MATCH (x:SGSession {tenant: $tenant, id: c.id})
+  OPTIONAL MATCH (x)-[xf:FORKED_FROM]->(xp:SGSession)
   RETURN count(x) AS taken,
          count(CASE WHEN $op IN coalesce(x.ops, [])
                       OR (xp = p AND coalesce(xf.at, '') = coalesce(atm.id, '')) THEN 1 END) AS ours
@@ -53,7 +53,7 @@ CALL (p, r, k, cut, atm, status) {
   SET r.tree_version = r.tree_version + 1
   WITH p, r, k, cut, atm
   UNWIND $children AS c
-  CREATE (x:Session)
+  CREATE (x:SGSession)
   SET x += c.props, x.tenant = $tenant, x.id = c.id, x.root = r.id, x.version = 1,
       x.user_id = coalesce(c.props.user_id, p.user_id),
       x.length = k + 1, x.next_idx = 0, x.ops = [$op],
@@ -66,10 +66,10 @@ CALL (p, r, k, cut, atm, status) {
 }
 CALL (status) {
   UNWIND $children AS c
-  OPTIONAL MATCH (x:Session {tenant: $tenant, id: c.id})
+  OPTIONAL MATCH (x:SGSession {tenant: $tenant, id: c.id})
   WHERE status IN ['ok', 'replay']
-  OPTIONAL MATCH (x)-[:HEAD]->(h:Message)
-  OPTIONAL MATCH (x)-[f:FORKED_FROM]->(xp:Session)
+  OPTIONAL MATCH (x)-[:HEAD]->(h:SGMessage)
+  OPTIONAL MATCH (x)-[f:FORKED_FROM]->(xp:SGSession)
   RETURN collect(CASE WHEN x IS NULL THEN null
                       ELSE [x {.*}, h.id, f {.*, parent_id: xp.id}] END) AS made
 }
@@ -82,27 +82,27 @@ RETURN status, k AS position, atm.id AS at, r.tree_version AS tree_version, r.id
 // returns them with their head and fork point. Used by the writes that read before they
 // write (merge, clear_history, purge).
 UNWIND $ids AS id
-MATCH (s:Session {tenant: $tenant, id: id})
+MATCH (s:SGSession {tenant: $tenant, id: id})
 WITH s ORDER BY s.root, s.id
-MATCH (r:Session {tenant: $tenant, id: s.root})
+MATCH (r:SGSession {tenant: $tenant, id: s.root})
 SET r.tree_version = r.tree_version
 WITH s ORDER BY s.id
 SET s.version = s.version
 WITH s
-OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
-OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
+OPTIONAL MATCH (s)-[:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:SGSession)
 RETURN s {.*} AS session, h.id AS head_id,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
 // name: bump_tree
 // Counts a structural change of the tree rooted at $root; returns the new version.
-MATCH (r:Session {tenant: $tenant, id: $root})
+MATCH (r:SGSession {tenant: $tenant, id: $root})
 SET r.tree_version = r.tree_version + 1
 RETURN r.tree_version AS version
 
 // name: record_op
 // Records write call $op (and what it returned, as text) on session $id.
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 SET s.ops = ([$op] + coalesce(s.ops, []))[0..16],
     s.op_results = ([$result] + coalesce(s.op_results, []))[0..16],
     s.version = s.version + 1, s.updated_at = datetime.transaction()
@@ -110,21 +110,21 @@ WITH s
 SET s += $props
 
 // name: create_merge_edge
-MATCH (fork:Session {tenant: $tenant, id: $fork_id})
-MATCH (into:Session {tenant: $tenant, id: $into_id})
+MATCH (fork:SGSession {tenant: $tenant, id: $fork_id})
+MATCH (into:SGSession {tenant: $tenant, id: $into_id})
 CREATE (fork)-[r:MERGED_INTO]->(into)
 SET r = $props, r.created_at = datetime.transaction()
 
 // name: tree_sessions
 // Every session of the tree rooted at $root with its runs (what purge needs).
-MATCH (s:Session {tenant: $tenant, root: $root})
+MATCH (s:SGSession {tenant: $tenant, root: $root})
 RETURN s.id AS id, s.status AS status, s.run_owner AS owner, s.run_start AS start,
        s.run_end AS end, s.next_idx AS next_idx,
-       EXISTS { MATCH (s)<-[:FORKED_FROM]-(:Session) } AS has_forks
+       EXISTS { MATCH (s)<-[:FORKED_FROM]-(:SGSession) } AS has_forks
 
 // name: roots
 // Roots of the tenant's trees, in pages by id (purge walks them).
-MATCH (s:Session {tenant: $tenant})
+MATCH (s:SGSession {tenant: $tenant})
 WHERE s.root = s.id AND ($after IS NULL OR s.id > $after)
 RETURN s.id AS id
 ORDER BY id
@@ -132,6 +132,6 @@ LIMIT $limit
 
 // name: unreached_messages
 // Own messages of $session outside the idx ranges $keep ([[first, last], ...]).
-MATCH (m:Message {tenant: $tenant, session_id: $session})
+MATCH (m:SGMessage {tenant: $tenant, session_id: $session})
 WHERE NOT any(k IN $keep WHERE m.idx >= k[0] AND m.idx <= k[1])
 RETURN m.id AS id, m.idx AS idx

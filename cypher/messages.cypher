@@ -1,4 +1,4 @@
-// Messages: immutable (:Message) nodes. (m)-[:PREVIOUS]->(p) links each to its predecessor,
+// Messages: immutable (:SGMessage) nodes. (m)-[:PREVIOUS]->(p) links each to its predecessor,
 // so a history is HEAD-[:PREVIOUS*0..]->root. `session_id` names the session that appended
 // it, `idx` its ordinal among that session's own messages, `pos` its 0-based place in every
 // history that holds it. Only properties with a value are stored. Forks share messages.
@@ -12,10 +12,10 @@
 // session form one chain while appends of other sessions never wait. $ts holds creation times
 // in epoch ms (null: the transaction's time). Nothing is written unless the status is 'ok';
 // 'replay' means the first row's id is stored in this session already (a retried call).
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s
-OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $rows[0].id})
+OPTIONAL MATCH (dup:SGMessage {tenant: $tenant, id: $rows[0].id})
 WITH s, s.length AS base, s.next_idx AS first,
      CASE WHEN dup IS NOT NULL AND dup.session_id = s.id THEN 'replay'
           WHEN dup IS NOT NULL THEN 'conflict'
@@ -23,12 +23,12 @@ WITH s, s.length AS base, s.next_idx AS first,
           ELSE 'ok' END AS status
 CALL (s, base, first, status) {
   WITH s, base, first WHERE status = 'ok'
-  OPTIONAL MATCH (s)-[old:HEAD]->(head:Message)
+  OPTIONAL MATCH (s)-[old:HEAD]->(head:SGMessage)
   DELETE old
   WITH s, base, first, head
   CALL (s, base, first) {
     UNWIND range(0, size($rows) - 1) AS i
-    CREATE (m:Message)
+    CREATE (m:SGMessage)
     SET m = $rows[i], m.tenant = $tenant, m.session_id = $id, m.pos = base + i,
         m.idx = first + i,
         m.created_at = CASE WHEN $ts IS NULL OR $ts[i] IS NULL THEN datetime.transaction()
@@ -60,14 +60,14 @@ RETURN status, base, datetime.transaction().epochMillis AS at
 // No row comes back when the session is missing or closed (the caller reads why); a message
 // id stored already fails on the uniqueness constraint (the caller reads whether it was this
 // same call, retried after a lost answer).
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s WHERE NOT s.status IN $closed
-OPTIONAL MATCH (s)-[old:HEAD]->(head:Message)
+OPTIONAL MATCH (s)-[old:HEAD]->(head:SGMessage)
 WITH s, old, head, s.length AS base, s.next_idx AS first,
      size(s.run_owner) > 0 AND last(s.run_owner) = s.id AND last(s.run_end) = s.next_idx - 1
        AS extend
-CREATE (m:Message)
+CREATE (m:SGMessage)
 SET m = $row, m.tenant = $tenant, m.session_id = $id, m.pos = base, m.idx = first,
     m.created_at = CASE WHEN $ts IS NULL THEN datetime.transaction()
                         ELSE datetime({epochMillis: $ts}) END
@@ -85,7 +85,7 @@ RETURN 'ok' AS status, base, datetime.transaction().epochMillis AS at
 // Messages $start..$stop-1 of a session's history (Python slice rules: negative counts from
 // the end, null is open), oldest first. Each run of the history that overlaps the window is
 // one range seek on the (tenant, session_id, idx) index, so the cost is what is returned.
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 WITH s, s.length AS n
 WITH s, n,
      CASE WHEN $start IS NULL THEN 0
@@ -103,7 +103,7 @@ CALL (s, lo, hi, bounds) {
        CASE WHEN hi < bounds[i + 1] THEN hi ELSE bounds[i + 1] END AS b
   WITH s.run_owner[i] AS owner, s.run_start[i] + a - at AS first, s.run_start[i] + b - 1 - at AS last
   WHERE first <= last
-  MATCH (m:Message {tenant: $tenant, session_id: owner})
+  MATCH (m:SGMessage {tenant: $tenant, session_id: owner})
   WHERE m.idx >= first AND m.idx <= last
   WITH m ORDER BY m.pos
   RETURN collect([m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
@@ -116,7 +116,7 @@ RETURN n AS length, s.version AS version, rows
 // name: message_rows
 // Messages by id (rows as above, in no particular order).
 UNWIND $ids AS id
-MATCH (m:Message {tenant: $tenant, id: id})
+MATCH (m:SGMessage {tenant: $tenant, id: id})
 RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
         m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
         m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
@@ -127,11 +127,11 @@ RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
 // it first). Locks the tree root (forks and pops of a tree take turns) and the session. The
 // message is deleted when it is the session's own and nothing else holds it (no other HEAD,
 // no later message of another history); otherwise only the HEAD moves back.
-MATCH (s:Session {tenant: $tenant, id: $id})
-MATCH (r:Session {tenant: $tenant, id: s.root})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
+MATCH (r:SGSession {tenant: $tenant, id: s.root})
 SET r.tree_version = r.tree_version, s.version = s.version
 WITH s
-OPTIONAL MATCH (s)-[hr:HEAD]->(h:Message)
+OPTIONAL MATCH (s)-[hr:HEAD]->(h:SGMessage)
 WITH s, hr, h,
      CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
           WHEN s.status IN $closed THEN s.status
@@ -140,11 +140,11 @@ WITH s, hr, h,
           ELSE 'ok' END AS status
 CALL (s, hr, h, status) {
   WITH s, hr, h WHERE status = 'ok'
-  OPTIONAL MATCH (h)-[:PREVIOUS]->(prev:Message)
+  OPTIONAL MATCH (h)-[:PREVIOUS]->(prev:SGMessage)
   WITH s, hr, h, prev,
        h.session_id = s.id
-       AND NOT EXISTS { MATCH (h)<-[:HEAD]-(o:Session) WHERE o <> s }
-       AND NOT EXISTS { MATCH (h)<-[:PREVIOUS]-(:Message) } AS drop
+       AND NOT EXISTS { MATCH (h)<-[:HEAD]-(o:SGSession) WHERE o <> s }
+       AND NOT EXISTS { MATCH (h)<-[:PREVIOUS]-(:SGMessage) } AS drop
   DELETE hr
   FOREACH (_ IN CASE WHEN prev IS NULL THEN [] ELSE [1] END | CREATE (s)-[:HEAD]->(prev))
   WITH s, h, drop, last(s.run_end) = last(s.run_start) AS single
@@ -165,45 +165,49 @@ RETURN status
 // Which of the messages $ids something outside $ids holds: another session's HEAD, or a
 // later message that is not itself in $ids (decides what clear_history may delete).
 UNWIND $ids AS id
-MATCH (m:Message {tenant: $tenant, id: id})
+MATCH (m:SGMessage {tenant: $tenant, id: id})
 RETURN id,
-       EXISTS { MATCH (m)<-[:HEAD]-(o:Session) WHERE o.id <> $session } OR
-       EXISTS { MATCH (m)<-[:PREVIOUS]-(x:Message) WHERE NOT x.id IN $ids } AS held
+       EXISTS { MATCH (m)<-[:HEAD]-(o:SGSession) WHERE o.id <> $session } OR
+       EXISTS { MATCH (m)<-[:PREVIOUS]-(x:SGMessage) WHERE NOT x.id IN $ids } AS held
 
 // name: own_ids
 // Ids of the messages $session owns in idx ranges $ranges ([[first, last], ...]), by idx.
 UNWIND $ranges AS range
-MATCH (m:Message {tenant: $tenant, session_id: $session})
+MATCH (m:SGMessage {tenant: $tenant, session_id: $session})
 WHERE m.idx >= range[0] AND m.idx <= range[1]
 RETURN m.id AS id, m.idx AS idx
 ORDER BY idx
 
 // name: set_history
 // Points a session's HEAD at $head_id (null: empty history) and stores its runs and length.
-MATCH (s:Session {tenant: $tenant, id: $id})
-OPTIONAL MATCH (s)-[old:HEAD]->()
+MATCH (s:SGSession {tenant: $tenant, id: $id})
+OPTIONAL MATCH (s)-[old:HEAD]->(:SGMessage)
 DELETE old
 WITH DISTINCT s
-OPTIONAL MATCH (m:Message {tenant: $tenant, id: $head_id})
+OPTIONAL MATCH (m:SGMessage {tenant: $tenant, id: $head_id})
 FOREACH (_ IN CASE WHEN m IS NULL THEN [] ELSE [1] END | CREATE (s)-[:HEAD]->(m))
 SET s += $props, s.version = s.version + 1, s.updated_at = datetime.transaction()
 
 // name: link_copies
 UNWIND $links AS link
-MATCH (c:Message {tenant: $tenant, id: link.id})
-MATCH (o:Message {tenant: $tenant, id: link.original})
+MATCH (c:SGMessage {tenant: $tenant, id: link.id})
+MATCH (o:SGMessage {tenant: $tenant, id: link.original})
 CREATE (c)-[:COPIED_FROM]->(o)
 
 // name: delete_messages
 UNWIND $ids AS id
-MATCH (m:Message {tenant: $tenant, id: id})
+MATCH (m:SGMessage {tenant: $tenant, id: id})
 DETACH DELETE m
 
 // name: search_messages
-// Messages whose content contains $text (as typed, or case-insensitively), newest first.
-MATCH (m:Message {tenant: $tenant})
+// Messages whose content contains $text (as typed, or case-insensitively), newest first;
+// messages of deleted sessions only with $include_deleted.
+MATCH (m:SGMessage {tenant: $tenant})
 WHERE m.content IS NOT NULL
   AND (m.content CONTAINS $text OR toLower(m.content) CONTAINS toLower($text))
+  AND ($include_deleted OR EXISTS {
+    MATCH (s:SGSession {tenant: $tenant, id: m.session_id}) WHERE s.status <> 'deleted'
+  })
 WITH m ORDER BY m.created_at DESC, m.id
 LIMIT $limit
 RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
@@ -211,17 +215,24 @@ RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
         m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
         m.copied_from] AS row
 
+// name: encrypted_content
+// Whether any message content of the tenant is encrypted at rest (search cannot read it).
+MATCH (m:SGMessage {tenant: $tenant})
+WHERE m.content_enc IS NOT NULL
+RETURN true AS encrypted
+LIMIT 1
+
 // name: reserve_append
 // First step of each chunk of a large append (written in chunks that become visible
 // together): locks the session, reserves $count idx values and returns where the chunk goes.
 // Records $op with the first idx reserved, so a retried step returns the same range
 // ('reserved'; base and head are read again: a session that moved is refused at the finish).
 // 'replay' when the first message id is stored in this session already (a retried call).
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s
-OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
-OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $first_id})
+OPTIONAL MATCH (s)-[:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (dup:SGMessage {tenant: $tenant, id: $first_id})
 WITH s, h, dup,
      [i IN range(0, size(coalesce(s.ops, [])) - 1) WHERE s.ops[i] = $op
       | toInteger(s.op_results[i])] AS prior
@@ -245,13 +256,13 @@ RETURN status, first, s.length AS base, h.id AS head_id, s.run_owner AS owner,
 // Writes one chunk of a large append, linked after $prev_id, not yet on any history (the
 // session's HEAD moves only in finish_append). Returns the creation time (epoch ms); a chunk
 // already written (a retried step) is left as it is and returns null.
-OPTIONAL MATCH (dup:Message {tenant: $tenant, id: $rows[0].id})
+OPTIONAL MATCH (dup:SGMessage {tenant: $tenant, id: $rows[0].id})
 CALL (dup) {
   WITH dup WHERE dup IS NULL
-  OPTIONAL MATCH (prev:Message {tenant: $tenant, id: $prev_id})
+  OPTIONAL MATCH (prev:SGMessage {tenant: $tenant, id: $prev_id})
   CALL () {
     UNWIND range(0, size($rows) - 1) AS i
-    CREATE (m:Message)
+    CREATE (m:SGMessage)
     SET m = $rows[i], m.tenant = $tenant, m.session_id = $id, m.pos = $base + i,
         m.idx = $first + i,
         m.created_at = CASE WHEN $ts IS NULL OR $ts[i] IS NULL THEN datetime.transaction()
@@ -271,11 +282,11 @@ RETURN CASE WHEN dup IS NULL THEN datetime.transaction().epochMillis END AS at
 // Last step of a large append: moves HEAD to $last_id and stores the new runs, unless the
 // session changed since reserve_append ('moved': the caller removes its chunks). 'replay':
 // this call ($op) did it already (its answer was lost), whatever was appended since.
-MATCH (s:Session {tenant: $tenant, id: $id})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
 SET s.version = s.version
 WITH s
-OPTIONAL MATCH (s)-[old:HEAD]->(h:Message)
-OPTIONAL MATCH (newest:Message {tenant: $tenant, id: $last_id})
+OPTIONAL MATCH (s)-[old:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (newest:SGMessage {tenant: $tenant, id: $last_id})
 WITH s, old, newest,
      CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
           WHEN s.status IN $closed THEN s.status

@@ -1,4 +1,4 @@
-// Sessions: one (:Session) node per conversation, scoped by `tenant`.
+// Sessions: one (:SGSession) node per conversation, scoped by `tenant`.
 // (s)-[:HEAD]->(m) points at the newest message of its history (absent when empty);
 // (child)-[:FORKED_FROM {at, position, reason}]->(parent) records where a fork left.
 // `root` names the tree's root session; the root's `tree_version` counts structural changes
@@ -10,9 +10,9 @@
 // name: session_rows
 // Sessions by id, with their head message id and fork point.
 UNWIND $ids AS id
-MATCH (s:Session {tenant: $tenant, id: id})
-OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
-OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
+MATCH (s:SGSession {tenant: $tenant, id: id})
+OPTIONAL MATCH (s)-[:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:SGSession)
 RETURN s {.*} AS session, h.id AS head_id,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
@@ -20,14 +20,14 @@ RETURN s {.*} AS session, h.id AS head_id,
 // Creates session $props.id as the root of a new tree; MERGE on the unique (tenant, id) makes
 // two concurrent creates of one id safe. `mine` is true when this call ($op) created it, now or
 // in an attempt whose outcome was lost.
-MERGE (s:Session {tenant: $tenant, id: $props.id})
+MERGE (s:SGSession {tenant: $tenant, id: $props.id})
 ON CREATE SET s += $props, s.root = $props.id, s.tree_version = 0, s.version = 1,
               s.length = 0, s.next_idx = 0, s.run_owner = [], s.run_start = [], s.run_end = [],
               s.ops = [$op], s.created_at = datetime.transaction(),
               s.updated_at = datetime.transaction()
 WITH s
-OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
-OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
+OPTIONAL MATCH (s)-[:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:SGSession)
 RETURN s {.*} AS session, h.id AS head_id,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork,
        $op IN coalesce(s.ops, []) AS mine
@@ -36,7 +36,7 @@ RETURN s {.*} AS session, h.id AS head_id,
 // One page of a listing, oldest first, keyset-paginated on (created_at, id). Rows at the
 // cursor's own created_at come back too: the caller drops ids up to the cursor's, because
 // comparing strings with a parameter uses UTF-16 order while ORDER BY uses code points.
-MATCH (s:Session {tenant: $tenant})
+MATCH (s:SGSession {tenant: $tenant})
 WHERE ($user_id IS NULL OR s.user_id = $user_id)
   AND ($status IS NULL OR s.status = $status)
   AND ($include_deleted OR s.status <> 'deleted')
@@ -51,8 +51,8 @@ LIMIT $limit
 // name: update_session
 // Sets $props on a session unless it is deleted. Takes the tree root's lock first (a status is
 // part of what mirrors show), then the session's; bumps both counters; records $op.
-MATCH (s:Session {tenant: $tenant, id: $id})
-MATCH (r:Session {tenant: $tenant, id: s.root})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
+MATCH (r:SGSession {tenant: $tenant, id: s.root})
 SET r.tree_version = r.tree_version, s.version = s.version
 WITH s, r,
      CASE WHEN $op IN coalesce(s.ops, []) THEN 'replay'
@@ -65,8 +65,8 @@ CALL (s, r, status) {
       r.tree_version = r.tree_version + 1
 }
 WITH s, r, status
-OPTIONAL MATCH (s)-[:HEAD]->(h:Message)
-OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:Session)
+OPTIONAL MATCH (s)-[:HEAD]->(h:SGMessage)
+OPTIONAL MATCH (s)-[f:FORKED_FROM]->(p:SGSession)
 RETURN status, r.tree_version AS tree_version, s {.*} AS session, h.id AS head_id,
        CASE WHEN p IS NULL THEN null ELSE f {.*, parent_id: p.id} END AS fork
 
@@ -74,28 +74,28 @@ RETURN status, r.tree_version AS tree_version, s {.*} AS session, h.id AS head_i
 // The fork tree holding session $id, for the in-process mirror: every session of the tree with
 // its parent, creation time (epoch ms), status and fork position. The version is read first,
 // so a tree that changes meanwhile looks stale at the next check, never fresh.
-MATCH (s:Session {tenant: $tenant, id: $id})
-MATCH (r:Session {tenant: $tenant, id: s.root})
+MATCH (s:SGSession {tenant: $tenant, id: $id})
+MATCH (r:SGSession {tenant: $tenant, id: s.root})
 WITH r, r.tree_version AS version
-MATCH (x:Session {tenant: $tenant, root: r.id})
-OPTIONAL MATCH (x)-[f:FORKED_FROM]->(p:Session)
+MATCH (x:SGSession {tenant: $tenant, root: r.id})
+OPTIONAL MATCH (x)-[f:FORKED_FROM]->(p:SGSession)
 RETURN r.id AS root, version,
        collect([x.id, p.id, x.created_at.epochMillis, x.status, f.position]) AS sessions
 
 // name: tree_versions
 // The current tree_version of each root in $roots (null for a root that is gone).
 UNWIND $roots AS id
-OPTIONAL MATCH (r:Session {tenant: $tenant, id: id})
+OPTIONAL MATCH (r:SGSession {tenant: $tenant, id: id})
 RETURN id, r.tree_version AS version
 
 // name: delete_sessions
 UNWIND $ids AS id
-MATCH (s:Session {tenant: $tenant, id: id})
+MATCH (s:SGSession {tenant: $tenant, id: id})
 DETACH DELETE s
 
 // name: sessions_matching
 // Sessions whose id starts or ends with $part (short ids, as `tree` prints them), at most $limit.
-MATCH (s:Session {tenant: $tenant})
+MATCH (s:SGSession {tenant: $tenant})
 WHERE s.id STARTS WITH $part OR s.id ENDS WITH $part
 RETURN s.id AS id, s.title AS title, s.status AS status
 ORDER BY id

@@ -2,6 +2,7 @@
 
 from session_graph.config import Settings
 from session_graph.errors import (
+    ConfigError,
     ConflictError,
     EncryptionError,
     ForkPointError,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncSessionStore",
+    "ConfigError",
     "ConflictError",
     "EncryptionError",
     "ForkPoint",

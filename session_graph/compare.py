@@ -15,9 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from session_graph.core import check_lookup_name
 from session_graph.errors import ConflictError, ValidationError
+from session_graph.ids import BYTES_TYPES
 from session_graph.models import Message
-from session_graph.store import SessionStore
+from session_graph.store import AsyncSessionStore, SessionStore
 
 # metric name -> (BranchMetrics attribute, is a higher value better by default)
 METRICS: dict[str, tuple[str, bool]] = {
@@ -118,8 +120,14 @@ class Comparison(BaseModel):
             highest = METRICS[name][1] if name in METRICS else True
         scored = [(v, b) for b in self.branches if (v := b.metric(by)) is not None]
         if not scored:
-            known = ", ".join([*METRICS, *self.score_keys])
-            raise ValidationError(f"no compared session has {by!r} (known: {known})")
+            if name in METRICS or by.removeprefix(SCORE_PREFIX) in self.score_keys:
+                raise ValidationError(
+                    f"no compared session has a value for {by!r}: none of the messages the "
+                    "branches added carry one (compare by another metric)"
+                )
+            known = ", ".join(METRICS)
+            scores = ", ".join(self.score_keys) or "none"
+            raise ValidationError(f"unknown metric {by!r} (metrics: {known}; scores: {scores})")
         pick = max if highest else min
         return pick(scored, key=lambda item: item[0])[1]
 
@@ -136,13 +144,21 @@ def compare(
             also reaches into nested objects); None reads every top-level number.
 
     Raises:
-        ValidationError: fewer than two sessions, or one is named twice.
+        ValidationError: ``store`` is not a ``SessionStore``, ``session_ids`` is not a list
+            (or tuple) of at least two distinct session ids, or ``score_keys`` is not a list
+            of non-empty strings.
         ConflictError: the sessions are not all in one tree.
         SessionNotFoundError: a session does not exist.
     """
-    if isinstance(session_ids, str):
+    _check_store(store)
+    if isinstance(session_ids, (str, *BYTES_TYPES)):
         raise ValidationError("compare takes a sequence of session ids, not one string")
-    ids = list(session_ids)
+    if not isinstance(session_ids, Sequence):
+        raise ValidationError(
+            "compare takes a list or tuple of session ids (in the order to report them), "
+            f"not {type(session_ids).__name__}"
+        )
+    ids = [check_lookup_name(sid) for sid in session_ids]
     if len(ids) < 2:
         raise ValidationError(f"compare needs at least two sessions, got {len(ids)}")
     if len(set(ids)) != len(ids):
@@ -193,9 +209,24 @@ def compare(
     return Comparison(fork_point=fork_point, branches=branches, score_keys=tuple(found))
 
 
+def _check_store(store: Any) -> None:
+    """``compare`` reads through the sync API: a ``SessionStore`` or one with its methods."""
+    needed = ("root", "get_session", "common_ancestor", "messages")
+    if isinstance(store, AsyncSessionStore) or not all(
+        callable(getattr(store, name, None)) for name in needed
+    ):
+        raise ValidationError(
+            f"compare takes a SessionStore, not {type(store).__name__} "
+            "(an AsyncSessionStore's methods must be awaited)"
+        )
+
+
 def _score_keys(keys: Sequence[str]) -> list[str]:
-    if isinstance(keys, str):
+    if isinstance(keys, (str, *BYTES_TYPES)):
         raise ValidationError("score_keys takes a sequence of keys, not one string")
+    if not isinstance(keys, Sequence):
+        kind = type(keys).__name__
+        raise ValidationError(f"score_keys takes a list or tuple of keys, not {kind}")
     for key in keys:
         if not isinstance(key, str) or not key:
             raise ValidationError(f"score keys must be non-empty strings, got {key!r}")

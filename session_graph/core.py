@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, TypeVar
 
 import pydantic
 
+from session_graph import queries
 from session_graph.config import Settings
 from session_graph.crypto import ContentCodec
 from session_graph.errors import LimitExceededError, ValidationError
-from session_graph.ids import new_id, validate_message_id, validate_name
+from session_graph.ids import BYTES_TYPES, new_id, not_text, validate_message_id, validate_name
 from session_graph.models import (
+    MAX_INT,
     ForkPoint,
     Message,
     NewMessage,
@@ -25,12 +28,139 @@ from session_graph.models import (
     Session,
     check_metadata,
     check_text,
+    name_sequence,
 )
 from session_graph.records import OPTIONAL_FIELDS, MessageRow, SessionRecord
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 MessageInput = NewMessage | Mapping[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+MIN_INT = -(2**63)  # Neo4j integers are signed 64-bit: MIN_INT..MAX_INT
+
+# -- argument checks: every public method checks its arguments with these before any I/O ----
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def check_bool(value: Any, what: str) -> bool:
+    """``value`` if it is True or False (no truthy strings, numbers or None)."""
+    if not isinstance(value, bool):
+        raise ValidationError(f"{what} must be True or False, not {_kind(value)}")
+    return value
+
+
+def check_int(
+    value: Any, what: str, *, minimum: int | None = MIN_INT, maximum: int | None = MAX_INT
+) -> int:
+    """``value`` if it is an int (not a bool, float or str) within ``minimum..maximum``
+    (signed 64-bit by default; None: unbounded)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be an integer, not {_kind(value)}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValidationError(f"{what} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def check_optional_int(
+    value: Any, what: str, *, minimum: int | None = MIN_INT, maximum: int | None = MAX_INT
+) -> int | None:
+    return None if value is None else check_int(value, what, minimum=minimum, maximum=maximum)
+
+
+def check_str(value: Any, what: str) -> str:
+    """``value`` if it is a str (bytes are refused with a hint to decode them)."""
+    if not isinstance(value, str):
+        raise ValidationError(not_text(value, what))
+    return value
+
+
+def check_optional_str(value: Any, what: str) -> str | None:
+    return None if value is None else check_str(value, what)
+
+
+def check_lookup_name(value: Any, what: str = "session id") -> str:
+    """A name that finds something stored (lenient: old ids stay reachable)."""
+    return validate_name(value, what=what, lookup=True)
+
+
+def check_optional_lookup_name(value: Any, what: str) -> str | None:
+    return None if value is None else check_lookup_name(value, what)
+
+
+def check_mapping(value: Any, what: str, *, optional: bool = False) -> dict[str, Any]:
+    """``value`` as a dict if it is a mapping (None gives {} when ``optional``)."""
+    if value is None and optional:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{what} must be a mapping (dict), not {_kind(value)}")
+    return dict(value)
+
+
+def check_optional_datetime(value: Any, what: str) -> datetime | None:
+    """``value`` if it is None or a timezone-aware datetime."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{what} must be a timezone-aware datetime, not {_kind(value)}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(f"{what} must be timezone-aware")
+    return value
+
+
+def check_instance(value: Any, kind: type[Any], what: str, *, optional: bool = False) -> Any:
+    """``value`` if it is a ``kind`` (or None when ``optional``)."""
+    if (value is None and optional) or isinstance(value, kind):
+        return value
+    raise ValidationError(f"{what} must be a {kind.__name__}, not {_kind(value)}")
+
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_CYPHER_SCALARS = (str, bool, int, float, date, time, timedelta)
+
+
+def check_saved_query(name: Any, params: Mapping[str, Any]) -> None:
+    """``name`` names a saved query and ``params`` are exactly its parameters (the tenant is
+    the store's), each a value Neo4j takes."""
+    check_str(name, "saved query name")
+    known = queries.load_all()
+    if name not in known:
+        raise ValidationError(f"no saved query {name!r}; known: {', '.join(sorted(known))}")
+    if "tenant" in params:
+        raise ValidationError("run_saved takes no tenant: the store's own tenant is used")
+    wanted = set(_PARAM.findall(known[name].text)) - {"tenant"}
+    missing, unknown = sorted(wanted - set(params)), sorted(set(params) - wanted)
+    if missing or unknown:
+        raise ValidationError(
+            f"saved query {name!r} takes {', '.join(sorted(wanted)) or 'no parameters'}"
+            + (f"; missing: {', '.join(missing)}" if missing else "")
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    stack: list[tuple[str, Any]] = list(params.items())
+    while stack:
+        what, value = stack.pop()
+        if value is None:
+            continue
+        if isinstance(value, BYTES_TYPES):
+            raise ValidationError(not_text(value, f"parameter {what}"))
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_int(value, f"parameter {what}")
+        elif isinstance(value, str):
+            try:
+                check_text(value, f"parameter {what}")
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from None
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{what}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                check_str(key, f"a key of parameter {what}")
+                stack.append((f"{what}.{key}", item))
+        elif not isinstance(value, _CYPHER_SCALARS):
+            raise ValidationError(f"parameter {what} cannot be a {_kind(value)}")
 
 
 def validated(model: type[M], data: Any) -> M:
@@ -78,10 +208,13 @@ def prepare_messages(
     items: Sequence[Any]
     if isinstance(messages, (NewMessage, Mapping)):
         items = [messages]
-    elif isinstance(messages, Sequence) and not isinstance(messages, (str, bytes)):
+    elif isinstance(messages, Sequence) and not isinstance(messages, (str, *BYTES_TYPES)):
         items = messages
     else:
-        raise ValidationError("append takes a message (NewMessage or dict) or a list of them")
+        raise ValidationError(
+            "append takes a message (NewMessage or dict) or a list of them, "
+            f"not {_kind(messages)}"
+        )
     if not items:
         raise ValidationError("append needs at least one message")
     prepared = [validated(NewMessage, m) for m in items]
@@ -243,10 +376,9 @@ def session_from_record(rec: SessionRecord) -> Session:
 
 
 def tag_tuple(tags: Sequence[str]) -> tuple[str, ...]:
-    """Tags as a tuple; one bare string is refused rather than split into characters."""
-    if isinstance(tags, str | bytes):
-        raise ValidationError("tags must be a list of strings, not one string")
-    return tuple(tags)
+    """Tags as a tuple; one bare string is refused rather than split into characters, and
+    anything but a list or tuple of strings (a set, a mapping, None) is refused."""
+    return name_sequence(tags)
 
 
 def fork_child(
@@ -262,13 +394,20 @@ def fork_child(
     """A fork to create, as the fork statement takes it: ``{id, props, fork}``."""
     fields = validated(
         NewSession,
-        {"id": id, "title": title, "tags": tag_tuple(tags), "metadata": dict(metadata or {})},
+        {
+            "id": id,
+            "title": title,
+            "tags": tag_tuple(tags),
+            "metadata": check_mapping(metadata, "metadata", optional=True),
+        },
     )
+    check_optional_str(reason, "fork reason")
+    given_fork_meta = check_mapping(fork_metadata, "fork_metadata", optional=True)
     if reason is not None and len(reason) > 1000:
         raise ValidationError("fork reason is longer than 1000 characters")
     try:
         check_text(reason, "reason")
-        fork_meta = check_metadata(dict(fork_metadata or {}))
+        fork_meta = check_metadata(given_fork_meta)
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
     props: dict[str, Any] = {
@@ -293,7 +432,8 @@ def checked_message_id(value: Any) -> str:
 
 
 def checked_session_id(value: Any) -> str:
-    return validate_name(value, what="session id")
+    """A session id to look up (the lenient check: ids older releases stored stay reachable)."""
+    return check_lookup_name(value, "session id")
 
 
 def encode_cursor(created: datetime, session_id: str) -> str:
@@ -304,6 +444,7 @@ def encode_cursor(created: datetime, session_id: str) -> str:
 def decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     if cursor is None:
         return None
+    check_str(cursor, "cursor")
     try:
         created, sid = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         stamp = datetime.fromisoformat(created)

@@ -2,7 +2,8 @@
 
 SessionGraphError
 ├── ValidationError          bad input (also a ValueError); nothing was written
-│   └── LimitExceededError   content or metadata over the configured size
+│   ├── LimitExceededError   content or metadata over the configured size
+│   └── ConfigError          bad settings (SESSION_GRAPH_* variables, Settings arguments)
 ├── NotFoundError            (also a KeyError)
 │   ├── SessionNotFoundError
 │   └── MessageNotFoundError
@@ -31,6 +32,13 @@ class ValidationError(SessionGraphError, ValueError):
 
 class LimitExceededError(ValidationError):
     """Content or metadata is larger than the configured limit."""
+
+
+class ConfigError(ValidationError):
+    """The configuration is invalid: a setting, an environment variable, an unusable URI.
+
+    Messages name the setting but never echo a secret (passwords, URI credentials).
+    """
 
 
 class NotFoundError(SessionGraphError, KeyError):

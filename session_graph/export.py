@@ -220,10 +220,26 @@ def _message_json(m: Message) -> dict[str, Any]:
 
 
 def tree_payload(store: SessionStore, session_id: str) -> dict[str, Any]:
-    """What the HTML page shows: every session of the tree with its own messages."""
+    """What the HTML page shows: every session of the tree with its own messages.
+
+    A fork's shared history is normally shown by the sessions above it. Where it is not (the
+    parent was deleted and purged, or popped or cleared those messages since the fork), the
+    fork carries them as ``inherited``, so every message of every history is on the page once
+    along its path.
+    """
     nodes = []
+    shown: dict[str, set[str]] = {}  # message ids shown in a session's box
+    parents: dict[str, str | None] = {}
     for n in walk_tree(store, session_id):
         messages = own_messages(store, n)
+        inherited: list[Message] = []
+        if n.parent_id is not None and n.own_start > 0:
+            above = _shown_above(n.parent_id, shown, parents)
+            inherited = [
+                m for m in store.messages(n.session_id, 0, n.own_start) if m.id not in above
+            ]
+        parents[n.session_id] = n.parent_id
+        shown[n.session_id] = {m.id for m in (*inherited, *messages)}
         tokens = [(m.input_tokens or 0) + (m.output_tokens or 0) for m in messages
                   if m.input_tokens is not None or m.output_tokens is not None]  # fmt: skip
         nodes.append({
@@ -233,8 +249,20 @@ def tree_payload(store: SessionStore, session_id: str) -> dict[str, Any]:
             "created_at": n.created_at.isoformat() if n.created_at else None,
             "tokens": sum(tokens) if tokens else None,
             "messages": [_message_json(m) for m in messages],
+            "inherited": [_message_json(m) for m in inherited],
         })  # fmt: skip
     return {"focus": session_id, "nodes": nodes}
+
+
+def _shown_above(
+    parent: str | None, shown: dict[str, set[str]], parents: dict[str, str | None]
+) -> set[str]:
+    """Message ids shown by ``parent`` and the sessions above it."""
+    ids: set[str] = set()
+    while parent is not None and parent in shown:
+        ids |= shown[parent]
+        parent = parents[parent]
+    return ids
 
 
 def to_html(store: SessionStore, session_id: str) -> str:
@@ -267,7 +295,7 @@ def safe_export_path(directory: str | Path, session_id: str, suffix: str) -> Pat
             (possible only through a symlink planted at the file name).
     """
     try:
-        validate_name(session_id, what="session id")
+        validate_name(session_id, what="session id", lookup=True)
     except ValueError as exc:
         raise ValidationError(str(exc)) from exc
     if not suffix.startswith("."):

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
 
-from session_graph.ids import validate_message_id, validate_name
+from session_graph.errors import ValidationError
+from session_graph.ids import BYTES_TYPES, not_text, validate_message_id, validate_name
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[Role, ...] = ("system", "user", "assistant", "tool")
@@ -67,6 +68,28 @@ def check_text(value: str | None, what: str) -> str | None:
     return value
 
 
+def no_bytes(value: Any, what: str) -> Any:
+    """``value`` unless it is bytes-like: text fields take ``str`` only, never decoded bytes."""
+    if isinstance(value, BYTES_TYPES):
+        raise ValidationError(not_text(value, what))
+    return value
+
+
+def name_sequence(value: Any, what: str = "tags") -> tuple[Any, ...]:
+    """A list or tuple of names (tags) as a tuple; one string, a set, a mapping or any other
+    container is refused (a string would split into characters, a set has no order)."""
+    if isinstance(value, (str, *BYTES_TYPES)):
+        raise ValidationError(f"{what} must be a list of strings, not one {type(value).__name__}")
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(
+            f"{what} must be a list or tuple of strings, not {type(value).__name__}"
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError(not_text(item, f"each of the {what}"))
+    return tuple(value)
+
+
 def _check_date(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -84,7 +107,12 @@ class _Input(BaseModel):
 
 
 class NewMessage(_Input):
-    """A message to append. ``id`` may be given (a UUID) to make retries idempotent."""
+    """A message to append. ``id`` may be given (a UUID) to make retries idempotent.
+
+    Text fields take ``str`` only (bytes are refused, not decoded), token counts ``int``
+    only (not bool, float or str), ``cost`` an int or float, ``created_at`` a
+    timezone-aware ``datetime`` or ISO-8601 text with a timezone (not a number).
+    """
 
     role: Role
     content: str = ""
@@ -98,6 +126,47 @@ class NewMessage(_Input):
     tool_name: str | None = Field(default=None, max_length=256)
     tool_call_id: str | None = Field(default=None, max_length=256)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator(
+        "role", "content", "id", "provider", "model", "tool_name", "tool_call_id", mode="before"
+    )
+    @classmethod
+    def _not_bytes(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bytes(value, str(info.field_name))
+
+    @field_validator("input_tokens", "output_tokens", mode="before")
+    @classmethod
+    def _whole(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{info.field_name} must be an integer, not {type(value).__name__}")
+        return value
+
+    @field_validator("cost", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"cost must be a number (int or float), not {type(value).__name__}")
+        return value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _stamp(cls, value: Any) -> Any:
+        # JSON input (files, the CLI, framework messages) carries times as ISO-8601 text;
+        # numbers are refused: seconds or milliseconds would be a guess.
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(
+                    "created_at text must be ISO-8601 with a timezone "
+                    "(2025-01-31T09:30:00+00:00 or ...Z)"
+                ) from None
+        if value is not None and not isinstance(value, datetime):
+            raise ValueError(
+                "created_at must be a timezone-aware datetime or ISO-8601 text, "
+                f"not {type(value).__name__}"
+            )
+        return value
 
     @field_validator("id")
     @classmethod
@@ -135,6 +204,16 @@ class SessionFields(_Input):
     tags: tuple[str, ...] = ()
     status: str = "active"
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("title", "user_id", "status", mode="before")
+    @classmethod
+    def _not_bytes(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bytes(value, str(info.field_name))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_list(cls, value: Any) -> tuple[Any, ...]:
+        return name_sequence(value)
 
     @field_validator("title")
     @classmethod
@@ -177,6 +256,11 @@ class NewSession(SessionFields):
 
     id: str | None = None
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_not_bytes(cls, value: Any) -> Any:
+        return no_bytes(value, "session id")
+
     @field_validator("id")
     @classmethod
     def _id(cls, value: str | None) -> str | None:
@@ -191,6 +275,21 @@ class Strategy(_Input):
     title: str | None = None
     tags: tuple[str, ...] = ()
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @field_validator("name", "id", "title", mode="before")
+    @classmethod
+    def _not_bytes(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bytes(value, "strategy " + str(info.field_name))
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tag_list(cls, value: Any) -> tuple[Any, ...]:
+        return name_sequence(value, "strategy tags")
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return check_text(value, "strategy title")
 
     @field_validator("name")
     @classmethod

@@ -6,6 +6,7 @@ through console markup, so a title such as ``[bold]`` or ``[/]`` prints as it is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from rich import box
@@ -212,6 +213,30 @@ def history(store: SessionStore, session_id: str) -> Table:
     return table
 
 
+def snippet(content: str, needle: str, *, around: int = 30) -> Text:
+    """``content`` on one line, cut to ``around`` characters either side of the first match of
+    ``needle`` (case-insensitive; ``…`` marks a cut), every match in it highlighted.
+
+    Without a match (the database folds case a little differently) it shows the start.
+    """
+    flat = re.sub(r"\s", " ", content)  # one character for one: match offsets stay valid
+    pattern = re.compile(re.escape(needle), re.IGNORECASE) if needle else None
+    found = pattern.search(content) if pattern else None
+    lo, hi = (found.start(), found.end()) if found else (0, 0)
+    start = max(0, lo - around)
+    stop = min(len(flat), (hi if found else 0) + around * (1 if found else 2))
+    text = Text(no_wrap=False)
+    if start > 0:
+        text.append("…", style="dim")
+    text.append(flat[start:stop])
+    if stop < len(flat):
+        text.append("…", style="dim")
+    if pattern is not None and found:
+        flat_pattern = re.compile(re.escape(re.sub(r"\s", " ", needle)), re.IGNORECASE)
+        text.highlight_regex(flat_pattern, style="bold yellow")
+    return text
+
+
 def _info(m: Message, session_id: str) -> str:
     bits = [b for b in (m.model, m.tool_name) if b]
     if m.input_tokens is not None or m.output_tokens is not None:
@@ -223,4 +248,4 @@ def _info(m: Message, session_id: str) -> str:
     return " · ".join(bits)
 
 
-__all__ = ["comparison_table", "diff_panel", "history", "tree"]
+__all__ = ["comparison_table", "diff_panel", "history", "snippet", "tree"]

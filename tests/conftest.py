@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.neo4j_server", "tests.stores"]
+pytest_plugins = ["tests.neo4j_server", "tests.stores", "tests.cli_support"]

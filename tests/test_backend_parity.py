@@ -461,12 +461,17 @@ class Script:
         mids = [self.message() for _ in range(4)]
         text = rng.choice([*WORDS, "hello", "WORLD", "STRASSE", "x"])
         limit = rng.choice([0, 1, 3, 50])
+        include_deleted = rng.random() < 0.5
         ranges = [(rng.randrange(-1, 5), rng.randrange(-1, 8)) for _ in range(rng.randrange(3))]
         after = rng.choice([None, *self.sessions[:4], ""])
         checks: list[tuple[str, Fn]] = [
             (f"session_rows({ids})", _session_rows(ids)),
             (f"message_rows({mids})", _message_rows(mids)),
-            (f"search({text!r}, {limit})", lambda o: o.search(text, limit)),
+            (
+                f"search({text!r}, {limit}, {include_deleted})",
+                lambda o: o.search(text, limit, include_deleted),
+            ),
+            ("encrypted_content()", lambda o: o.encrypted_content()),
             (f"own_ids({sid!r}, {ranges})", lambda o: o.own_ids(sid, ranges)),
             (f"held({sid!r}, {mids})", lambda o: o.held(sid, mids)),
             (f"unreached({sid!r}, {ranges})", _unreached(sid, ranges)),
@@ -649,7 +654,7 @@ async def neo4j_graph(driver: neo4j.AsyncDriver, database: str, tenant: str) -> 
     nodes: list[Any] = []
     rels: list[Any] = []
     async with driver.session(database=database) as session:
-        for label in ("Session", "Message"):
+        for label in ("SGSession", "SGMessage"):
             # `id IS NOT NULL` makes it a seek on the (tenant, id) constraint, not a scan.
             match = f"MATCH (n:{label} {{tenant: $t}}) WHERE n.id IS NOT NULL "
             result = await session.run(match + "RETURN n {.*} AS props", t=tenant)

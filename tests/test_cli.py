@@ -2,7 +2,7 @@
 
 Every test gets a tenant of its own (``SESSION_GRAPH_TENANT``) on the session's server, so
 tests never see each other's sessions. Data is set up through the library (``neo4j_store``,
-the same tenant) where a test needs known ids.
+the same tenant) where a test needs known ids. The ``cli`` fixture is in tests/cli_support.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import networkx as nx
@@ -24,91 +24,11 @@ from session_graph.cli import app
 from session_graph.config import Settings
 from session_graph.demo import DEMO_TAG
 from session_graph.export import short_id
-from session_graph.runtime import ConnectionInfo, LocalNeo4j
+from session_graph.runtime import LocalNeo4j
+from tests.cli_support import Run, build_tree, ids_in, plain_terminal
 from tests.neo4j_server import INSTANCE_PREFIX
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-Run = Callable[..., "Result"]
-
-
-class Result:
-    """What a command printed and returned."""
-
-    def __init__(self, exit_code: int, stdout: str, stderr: str, exception: object) -> None:
-        self.exit_code = exit_code
-        self.stdout = stdout
-        self.stderr = stderr
-        self.exception = exception
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Output as a pipe gets it: no colours, no spinners, wide enough to keep ids whole."""
-    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "200")
-
-
-@pytest.fixture
-def cli(
-    neo4j_info: ConnectionInfo, tenant: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Run]:
-    """Runs the CLI against the session's server in this test's tenant; init done."""
-    monkeypatch.setenv("SESSION_GRAPH_NEO4J_URI", neo4j_info.uri)
-    monkeypatch.setenv("SESSION_GRAPH_NEO4J_USER", neo4j_info.user)
-    monkeypatch.setenv("SESSION_GRAPH_NEO4J_DATABASE", neo4j_info.database)
-    if neo4j_info.password is None:
-        monkeypatch.delenv("SESSION_GRAPH_NEO4J_PASSWORD", raising=False)
-    else:
-        monkeypatch.setenv("SESSION_GRAPH_NEO4J_PASSWORD", neo4j_info.password)
-    monkeypatch.setenv("SESSION_GRAPH_TENANT", tenant)
-    monkeypatch.setenv("SESSION_GRAPH_HOME", str(tmp_path / "home"))  # default export dir
-    plain_terminal(monkeypatch)
-    runner = CliRunner()
-
-    def run(*args: str, code: int = 0) -> Result:
-        raw = runner.invoke(app, list(args))
-        result = Result(raw.exit_code, raw.stdout, raw.stderr, raw.exception)
-        assert result.exit_code == code, (
-            f"session-graph {' '.join(args)} exited {result.exit_code}, not {code}:\n"
-            f"{result.output}\n{raw.exception!r}"
-        )
-        return result
-
-    run("init")
-    yield run
-
-
-def ids_in(text: str) -> list[str]:
-    return re.findall(UUID, text)
-
-
-def build_tree(store: SessionStore) -> tuple[str, str, str]:
-    """root (4 messages) with forks a (at 1, +2) and b (at 1, +1); returns their ids."""
-    root = store.create_session(title="root", tags=["cli", "x"], user_id="ann").id
-    store.append(root, [
-        {"role": "system", "content": "be brief"},
-        {"role": "user", "content": "What is the capital of France?"},
-        {"role": "assistant", "content": "Paris.", "model": "m1", "input_tokens": 10,
-         "output_tokens": 2, "cost": 0.001},
-        {"role": "user", "content": "And of Italy?"},
-    ])  # fmt: skip
-    a = store.fork(root, 1, title="branch a", reason="try a").id
-    store.append(a, [
-        {"role": "assistant", "content": "The capital of France is Paris.", "model": "m2",
-         "input_tokens": 12, "output_tokens": 8, "cost": 0.004},
-        {"role": "tool", "content": "lookup: Paris", "tool_name": "geo", "tool_call_id": "c1"},
-    ])  # fmt: skip
-    b = store.fork(root, 1, title="branch b").id
-    store.append(b, {"role": "assistant", "content": "Paris", "model": "m3", "input_tokens": 12,
-                     "output_tokens": 1, "cost": 0.0005})  # fmt: skip
-    return root, a, b
 
 
 # -- demo and init ------------------------------------------------------------------------------
@@ -374,7 +294,10 @@ def test_query_list_and_a_saved_query(cli: Run, neo4j_store: SessionStore) -> No
 
     subtree = cli("query", "session_subtree", "--param", f"id={root}").stdout
     assert a in subtree and b in subtree and "2 rows" in subtree
-    found = cli("query", "search_messages", "-p", "text=italy", "-p", "limit:=5").stdout
+    found = cli(
+        "query", "search_messages", "-p", "text=italy", "-p", "limit:=5",
+        "-p", "include_deleted:=false",
+    ).stdout  # fmt: skip
     assert "And of Italy?" in found and "1 row" in found
 
 
@@ -411,7 +334,7 @@ def test_unknown_session_is_one_red_line(cli: Run, args: tuple[str, ...]) -> Non
 
     assert result.stdout == ""
     assert result.stderr.splitlines() == [result.stderr.strip()]
-    assert result.stderr.startswith("error: no session 'no-such-session'")
+    assert result.stderr.startswith("error: no session matches 'no-such-session'")
     assert "Traceback" not in result.output
 
 
@@ -439,6 +362,8 @@ def test_bad_configuration_is_one_line(cli: Run, monkeypatch: pytest.MonkeyPatch
 
 
 def test_wrong_password_is_one_line(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user of its own: repeated failed logins lock a Neo4j user out for a while.
+    monkeypatch.setenv("SESSION_GRAPH_NEO4J_USER", "sg-no-such-user")
     monkeypatch.setenv("SESSION_GRAPH_NEO4J_PASSWORD", "not-the-password")
 
     result = cli("sessions", code=1)
@@ -460,13 +385,18 @@ def local_instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     LocalNeo4j(Settings(local_port=None), name).destroy()
 
 
-def test_neo4j_start_status_stop(local_instance: str) -> None:
+def test_neo4j_start_status_stop(local_instance: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from session_graph.cli.common import Waiting
+
+    monkeypatch.setattr(Waiting, "EVERY", 0.5)  # stderr is no terminal: a line every 0.5 s
     runner = CliRunner()
     started = time.monotonic()
 
     start = runner.invoke(app, ["neo4j", "start", "--instance", local_instance])
     assert start.exit_code == 0, start.output
     assert "local Neo4j started at bolt://127.0.0.1:" in start.stdout
+    progress = re.findall(r"waiting for Neo4j to accept Bolt connections \((\d+) s\)", start.stderr)
+    assert progress and progress == sorted(progress, key=int)
     password_file = LocalNeo4j(Settings(), local_instance).password_file
     password = password_file.read_text(encoding="utf-8").strip()
 
@@ -478,7 +408,12 @@ def test_neo4j_start_status_stop(local_instance: str) -> None:
     for field in ("running", "pid", "port", "uri", "version", "home"):
         assert field in status.stdout
     assert "yes" in status.stdout and f"stored in {password_file}" in status.stdout
-    for result in (start, again, status):
+    as_json = runner.invoke(app, ["neo4j", "status", "--instance", local_instance, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    described = json.loads(as_json.stdout)
+    assert described["running"] is True and described["instance"] == local_instance
+    assert start.stdout.count(described["uri"]) == 1 and isinstance(described["pid"], int)
+    for result in (start, again, status, as_json):
         assert password not in result.output
 
     stop = runner.invoke(app, ["neo4j", "stop", "--instance", local_instance])
@@ -486,9 +421,36 @@ def test_neo4j_start_status_stop(local_instance: str) -> None:
     assert "stopped" in stop.stdout
     after = runner.invoke(app, ["neo4j", "status", "--instance", local_instance])
     assert re.search(r"running\s+no", after.stdout)
+    assert after.exit_code == 3  # not running, as `systemctl status` says it
+    after_json = runner.invoke(app, ["neo4j", "status", "--instance", local_instance, "--json"])
+    assert after_json.exit_code == 3 and json.loads(after_json.stdout)["running"] is False
     stop_again = runner.invoke(app, ["neo4j", "stop", "--instance", local_instance])
     assert "not running" in stop_again.stdout
     assert time.monotonic() - started < 60
+
+
+def test_neo4j_status_exits_3_for_an_instance_that_does_not_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESSION_GRAPH_HOME", str(tmp_path))
+    monkeypatch.delenv("SESSION_GRAPH_NEO4J_URI", raising=False)
+    plain_terminal(monkeypatch)
+    runner = CliRunner()
+
+    shown = runner.invoke(app, ["neo4j", "status", "--instance", "never-started"])
+    described = runner.invoke(app, ["neo4j", "status", "--instance", "never-started", "--json"])
+
+    assert shown.exit_code == 3 and re.search(r"running\s+no", shown.stdout)
+    assert described.exit_code == 3
+    assert json.loads(described.stdout) == {
+        "instance": "never-started", "running": False, "pid": None, "port": None, "uri": None,
+        "version": Settings().neo4j_version, "started_at": None,
+        "home": str(tmp_path / "instances" / "never-started"), "user": "neo4j",
+        "password_file": str(tmp_path / "instances" / "never-started" / "password"),
+    }  # fmt: skip
+    assert not (tmp_path / "instances").exists()  # asking starts or creates nothing
+    bad = runner.invoke(app, ["neo4j", "status", "--instance", "../x"])
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: instance name")
 
 
 # -- documentation ------------------------------------------------------------------------------
@@ -537,6 +499,6 @@ def test_every_command_is_in_the_readme_cli_section() -> None:
 def test_the_command_list_is_what_the_readme_documents() -> None:
     assert command_paths() == [
         "demo", "init", "sessions", "show", "tree", "fork", "explore", "compare", "merge",
-        "delete", "purge", "search", "export", "query", "neo4j start", "neo4j stop",
-        "neo4j status",
+        "delete", "purge", "search", "new", "append", "pop", "clear", "edit", "export", "query",
+        "neo4j start", "neo4j stop", "neo4j status",
     ]  # fmt: skip

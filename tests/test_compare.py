@@ -156,8 +156,22 @@ def test_best_in_both_directions(store: SessionStore) -> None:
     assert cmp.best("score").session_id == "b"  # c has no score: skipped
     assert cmp.best("score", highest=False).session_id == "a"
     assert cmp.best("history_cost").session_id == "b"
-    with pytest.raises(ValidationError, match="nope"):
+    with pytest.raises(ValidationError, match="unknown metric 'nope'"):
         cmp.best("nope")
+
+
+def test_best_by_a_metric_no_branch_has_says_so(store: SessionStore) -> None:
+    """A known metric without values is not an unknown one (the README once crashed here)."""
+    store.create_session("p")
+    store.append("p", {"role": "user", "content": "q"})
+    store.explore("p", 0, ["x", "y"])
+    x, y = store.children("p")
+    store.append(x, {"role": "assistant", "content": "a"})
+    store.append(y, {"role": "assistant", "content": "b", "cost": 0.5})
+    cmp = compare(store, [x, y])
+    assert cmp.best("cost").session_id == y  # x has no cost: skipped, not "free"
+    with pytest.raises(ValidationError, match="no compared session has a value for 'tokens'"):
+        cmp.best("tokens")
 
 
 def test_score_keys_and_dotted_paths(store: SessionStore) -> None:

@@ -26,6 +26,7 @@ from session_graph.export import (
     to_graphml,
     to_html,
     to_mermaid,
+    tree_payload,
     walk_tree,
 )
 from session_graph.render import comparison_table, diff_panel, history, tree
@@ -34,11 +35,11 @@ HOSTILE_IDS = [
     'say "hi"',
     "</script><b>x</b>",
     "MATCH (n) DETACH DELETE n //",
-    " spaced id ",
+    "spaced  id\u3000x",  # ids enter without whitespace at either end (test_arguments)
     "end",
     "x]-->y;%%",
     "ünï😀",
-    "a\u2028b",
+    "a\u00a0b",  # a line separator (U+2028) is refused in ids now (test_arguments)
     "#quot;&amp;",
     "../../etc/passwd",
 ]
@@ -304,3 +305,65 @@ def test_html_template_ships_inside_the_package() -> None:
     assert template.is_file()
     text = template.read_text("utf-8")
     assert text.count("__SESSION_GRAPH_DATA__") == 1 and "innerHTML" not in text
+
+
+def _positions(node: dict[str, object], key: str) -> list[int]:
+    return [int(m["position"]) for m in node[key]]  # type: ignore[attr-defined, index]
+
+
+def test_html_shows_shared_history_no_session_above_shows(store: SessionStore) -> None:
+    """After the parent is deleted and purged (or pops), its fork carries the shared part."""
+    store.create_session("p", title="parent")
+    store.append("p", [{"role": "user", "content": f"m{i}"} for i in range(9)])
+    store.fork("p", at=4, id="f")  # shares 0-4
+    store.fork("f", at=4, id="g")  # shares the same 0-4 through f
+    store.append("f", {"role": "assistant", "content": "f's own"})
+    payload = {n["id"]: n for n in tree_payload(store, "f")["nodes"]}
+    assert payload["f"]["inherited"] == [] and payload["g"]["inherited"] == []
+
+    store.delete_session("p")
+    assert store.purge().messages == 4  # p's 5-8; p stays as a node, with an empty history
+    payload = {n["id"]: n for n in tree_payload(store, "f")["nodes"]}
+    assert payload["p"]["messages"] == []
+    assert _positions(payload["f"], "inherited") == list(range(5))  # shown once, in f...
+    assert payload["g"]["inherited"] == []  # ...so g, below f, shares what f shows
+
+    store.pop_last("f")  # a pop on f leaves g's shared part shown in f still
+    store.create_session("q")
+    store.append("q", [{"role": "user", "content": f"q{i}"} for i in range(3)])
+    store.fork("q", at=2, id="q1")
+    store.pop_last("q")  # q no longer shows position 2, which q1 still holds
+    payload = {n["id"]: n for n in tree_payload(store, "q1")["nodes"]}
+    assert _positions(payload["q1"], "inherited") == [2]
+
+
+def test_html_strikes_through_deleted_sessions_only(store: SessionStore, tmp_path: Path) -> None:
+    store.create_session("p", title="parent title")
+    store.append("p", [{"role": "user", "content": "hi"}, {"role": "user", "content": "bye"}])
+    store.fork("p", at=0, id="f", title="live fork")
+    store.fork("f", at=0, id="g", title="deleted fork")
+    store.delete_session("p")
+    store.purge()  # p's history empties: f now shows the message it shares
+    store.delete_session("g")
+    page = to_html(store, "f")
+    # Ask the browser itself how each title is drawn: a probe appended to a copy of the page.
+    probe = (
+        "<script>document.querySelectorAll('summary .title').forEach(function (t) {"
+        "t.setAttribute('data-line', getComputedStyle(t).textDecorationLine); });</script>"
+    )
+    target = tmp_path / "probe.html"
+    target.write_text(page.replace("</body>", probe + "</body>"), encoding="utf-8")
+    dom = browse(target, tmp_path / "profile", "--dump-dom")
+    drawn = {
+        title: line
+        for line, title in re.findall(
+            r'<span class="title" data-line="([^"]*)">([^<]*)</span>', dom
+        )
+    }
+    assert drawn == {
+        "parent title": "line-through",
+        "live fork": "none",
+        "deleted fork": "line-through",
+    }
+    inherited = re.findall(r'"msg user inherited">.*?<pre class="content">(.*?)</pre>', dom)
+    assert inherited == ["hi"]

@@ -49,11 +49,14 @@ def query_one(info: ConnectionInfo, cypher: str, **params: object) -> object:
 
 
 def test_start_returns_a_working_connection(runtime: LocalNeo4j) -> None:
-    info = runtime.start()
+    waited: list[float] = []
+
+    info = runtime.start(progress=waited.append)
 
     assert info.source == "local"
     assert info.uri.startswith("bolt://127.0.0.1:")
     assert query_one(info, "RETURN 1") == 1
+    assert waited and waited == sorted(waited) and waited[0] >= 0  # seconds waited, reported
 
 
 def test_second_start_reuses_the_running_server(runtime: LocalNeo4j) -> None:

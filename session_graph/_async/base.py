@@ -6,7 +6,7 @@ import time
 
 from session_graph._async.backend import AsyncBackend
 from session_graph.config import Settings
-from session_graph.core import checked_session_id
+from session_graph.core import check_instance, checked_session_id
 from session_graph.crypto import ContentCodec
 from session_graph.errors import SessionDeletedError, SessionNotFoundError
 from session_graph.mirror import Mirror
@@ -18,6 +18,8 @@ class AsyncStoreBase:
     """State and helpers the concern mixins build on (see ``AsyncSessionStore``)."""
 
     def __init__(self, backend: AsyncBackend, settings: Settings | None = None) -> None:
+        check_instance(backend, AsyncBackend, "backend")
+        check_instance(settings, Settings, "settings", optional=True)
         self.backend = backend
         self.settings = settings or Settings()
         self.mirror = Mirror(self.settings.mirror_max_sessions)

@@ -9,6 +9,8 @@ from session_graph._async.backend import AsyncOps
 from session_graph._async.base import AsyncStoreBase
 from session_graph.core import (
     MessageInput,
+    check_int,
+    check_str,
     checked_message_id,
     checked_session_id,
     fork_child,
@@ -27,9 +29,16 @@ from session_graph.errors import (
     SessionNotFoundError,
     ValidationError,
 )
-from session_graph.ids import new_id
-from session_graph.models import Session, Strategy
+from session_graph.ids import BYTES_TYPES, new_id, not_text
+from session_graph.models import NewMessage, Session, Strategy
 from session_graph.records import ForkOutcome, TreeNode
+
+
+def _strategy(value: Any) -> Strategy:
+    """One strategy of ``explore``: a name, a ``Strategy`` or a mapping of its fields."""
+    if isinstance(value, BYTES_TYPES):
+        raise ValidationError(not_text(value, "strategy"))
+    return validated(Strategy, {"name": value} if isinstance(value, str) else value)
 
 
 def _fork_point(at: Any) -> tuple[int | None, str | None]:
@@ -87,9 +96,13 @@ class AsyncBranchingMixin(AsyncStoreBase):
 
         Each fork's FORKED_FROM carries the strategy name as ``reason`` and in its metadata.
         """
-        if isinstance(strategies, (str, bytes)) or not strategies:
+        if (
+            not isinstance(strategies, Sequence)
+            or isinstance(strategies, (str, *BYTES_TYPES))
+            or not strategies
+        ):
             raise ValidationError("explore needs a non-empty list of strategies")
-        parsed = [validated(Strategy, {"name": s} if isinstance(s, str) else s) for s in strategies]
+        parsed = [_strategy(s) for s in strategies]
         names = [s.name for s in parsed]
         if len(set(names)) != len(names):
             raise ValidationError("strategy names must be distinct")
@@ -177,8 +190,12 @@ class AsyncBranchingMixin(AsyncStoreBase):
         The original session is untouched; the new fork holds the edited history. The fork
         and its message are written in one transaction.
         """
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ValidationError("edit index must be an integer")
+        check_int(index, "edit index")
+        check_str(reason, "edit reason")
+        if not isinstance(message, (NewMessage, Mapping)):
+            raise ValidationError(
+                f"edit takes one message (NewMessage or dict), not {type(message).__name__}"
+            )
         prepare_messages(message, self.settings)
         child = fork_child(self.settings, id, None, (), None, reason, {"edited_position": index})
         return (await self._fork(session_id, index, [child], before=True, then=[message]))[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import neo4j
@@ -58,7 +59,58 @@ from session_graph.records import (
 
 log = logging.getLogger("session_graph.neo4j")
 
-MIGRATIONS = ["0001_constraints", "0002_indexes", "0003_runs"]
+OWN_LABELS = "0004_own_labels"
+MIGRATIONS = ["0001_constraints", "0002_indexes", "0003_runs", OWN_LABELS]
+ADOPTABLE = MIGRATIONS[:3]
+"""Versions releases before 0004 recorded on ``(:SchemaMigration)`` nodes (setup adopts them)."""
+
+
+@dataclass(frozen=True)
+class SchemaItem:
+    """A constraint or index as setup made it: what proves one of that name is ours."""
+
+    constraint: bool
+    label: str
+    properties: tuple[str, ...]
+    migration: str
+    """The version that made it (under the old names: an older release's)."""
+
+
+OLD_SCHEMA = {
+    "session_key": SchemaItem(True, "Session", ("tenant", "id"), "0001_constraints"),
+    "message_key": SchemaItem(True, "Message", ("tenant", "id"), "0001_constraints"),
+    "tenant_key": SchemaItem(True, "Tenant", ("id",), "0001_constraints"),
+    "migration_key": SchemaItem(True, "SchemaMigration", ("version",), "0001_constraints"),
+    "message_owner": SchemaItem(False, "Message", ("tenant", "session_id", "idx"), "0002_indexes"),
+    "session_created": SchemaItem(False, "Session", ("tenant", "created_at"), "0002_indexes"),
+    "session_user": SchemaItem(False, "Session", ("tenant", "user_id"), "0002_indexes"),
+    "session_status": SchemaItem(False, "Session", ("tenant", "status"), "0002_indexes"),
+    "change_seq": SchemaItem(False, "Change", ("tenant", "seq"), "0002_indexes"),
+    "session_root": SchemaItem(False, "Session", ("tenant", "root"), "0003_runs"),
+}
+"""What releases before 0004 made, under names other software may use too."""
+CHANGE_LOG_SCHEMA = ("tenant_key", "change_seq")
+"""Dropped already by an older release's 0003: ones present after it are not ours."""
+
+SCHEMA = {
+    "session_graph_session_key": SchemaItem(True, "SGSession", ("tenant", "id"), OWN_LABELS),
+    "session_graph_message_key": SchemaItem(True, "SGMessage", ("tenant", "id"), OWN_LABELS),
+    "session_graph_migration_key": SchemaItem(True, "SGSchemaMigration", ("version",), OWN_LABELS),
+    "session_graph_message_owner": SchemaItem(
+        False, "SGMessage", ("tenant", "session_id", "idx"), OWN_LABELS
+    ),
+    "session_graph_session_created": SchemaItem(
+        False, "SGSession", ("tenant", "created_at"), OWN_LABELS
+    ),
+    "session_graph_session_user": SchemaItem(False, "SGSession", ("tenant", "user_id"), OWN_LABELS),
+    "session_graph_session_status": SchemaItem(
+        False, "SGSession", ("tenant", "status"), OWN_LABELS
+    ),
+    "session_graph_session_root": SchemaItem(False, "SGSession", ("tenant", "root"), OWN_LABELS),
+}
+"""The constraints and indexes this release keeps (cypher/migrations.cypher)."""
+CHANGE_KINDS = ["append", "reset"]
+"""The kinds of entry release 0.1's change log held."""
 
 
 def native(value: Any) -> Any:
@@ -86,6 +138,18 @@ def retryable(exc: BaseException) -> bool:
 
 def _record(rec: neo4j.Record) -> SessionRecord:
     return SessionRecord(native(rec["session"]), rec["head_id"], native(rec["fork"]))
+
+
+def _same(row: dict[str, Any], item: SchemaItem) -> bool:
+    """Is this SHOW CONSTRAINTS / SHOW INDEXES row the constraint or index ``item`` describes?"""
+    kind = str(row.get("type"))
+    kind_ok = "UNIQUENESS" in kind if item.constraint else kind == "RANGE"
+    return (
+        kind_ok
+        and row.get("entityType") == "NODE"
+        and list(row.get("labelsOrTypes") or []) == [item.label]
+        and list(row.get("properties") or []) == list(item.properties)
+    )
 
 
 class AsyncNeo4jOps:
@@ -279,8 +343,14 @@ class AsyncNeo4jOps:
     async def tree_versions(self, roots: Sequence[str]) -> dict[str, int | None]:
         return {r["id"]: r["version"] for r in await self._run("tree_versions", roots=list(roots))}
 
-    async def search(self, text: str, limit: int) -> list[MessageRow]:
-        return [r["row"] for r in await self._run("search_messages", text=text, limit=limit)]
+    async def search(self, text: str, limit: int, include_deleted: bool) -> list[MessageRow]:
+        rows = await self._run(
+            "search_messages", text=text, limit=limit, include_deleted=include_deleted
+        )
+        return [r["row"] for r in rows]
+
+    async def encrypted_content(self) -> bool:
+        return bool(await self._run("encrypted_content"))
 
     async def lock(self, ids: Sequence[str]) -> dict[str, SessionRecord]:
         recs = await self._run("lock_sessions", ids=sorted(set(ids)))
@@ -363,6 +433,8 @@ class AsyncNeo4jBackend(AsyncBackend):
         self.retry_attempts = retry_attempts
         self.unavailable_timeout = unavailable_timeout
         self.owns_driver = owns_driver
+        self.relabel_batch = 10_000  # nodes per transaction when setup moves ours to our labels
+        self.legacy_batch = 500  # sessions per transaction when setup converts 0.1 data
         # A routing driver (neo4j://: a cluster) may read from a follower: one bookmark
         # manager for all reads and writes makes every read see this process's own writes.
         # A direct driver (bolt://) talks to one server, where that holds already, and a
@@ -455,23 +527,35 @@ class AsyncNeo4jBackend(AsyncBackend):
         return await self._call(work, write)
 
     async def setup(self) -> list[str]:
-        applied = set(await self.applied_migrations())
+        # Records an older release kept under the label :SchemaMigration become ours first,
+        # so a database it migrated is not migrated again from scratch.
+        await self._statement(queries.cypher("adopt_migrations"), {"versions": ADOPTABLE}, True)
+        applied = await self._applied()
         done = []
         for version in MIGRATIONS:
             if version in applied:
                 continue
             for statement in queries.get(version).statements():
                 await self._statement(statement, {}, True)
+            if version == OWN_LABELS:  # recorded only once our nodes are moved over
+                await self._convert_legacy()
+                await self._relabel()
+                await self._drop_old_schema(applied)
             await self._statement(queries.cypher("record_migration"), {"version": version}, True)
             done.append(version)
-        # Sessions an older release wrote (before 0003, or beside this one) get their runs.
+        await self._check_schema()
+        # Sessions an older release wrote (before 0003, or beside this one) get their runs,
+        # then our labels.
         await self._convert_legacy()
+        await self._relabel()
         return done
 
     async def _convert_legacy(self) -> None:
         """Give sessions written before 0003 their runs and root; drop the old change log."""
         while True:
-            found = await self._statement(queries.cypher("legacy_sessions"), {"batch": 500}, False)
+            found = await self._statement(
+                queries.cypher("legacy_sessions"), {"batch": self.legacy_batch}, False
+            )
             if not found:
                 break
             rows = []
@@ -482,6 +566,7 @@ class AsyncNeo4jBackend(AsyncBackend):
                         runs = runs.appended(owner, idx, 1)
                 rows.append(
                     {
+                        "element": rec["element"],
                         "tenant": rec["tenant"],
                         "id": rec["id"],
                         "root": rec["root"],
@@ -492,15 +577,85 @@ class AsyncNeo4jBackend(AsyncBackend):
                         },
                     }
                 )
-            await self._statement(queries.cypher("convert_legacy_sessions"), {"rows": rows}, True)
-        while (await self._statement(queries.cypher("drop_change_log"), {"batch": 10_000}, True))[
-            0
-        ]["deleted"]:
-            pass
+            converted = await self._statement(
+                queries.cypher("convert_legacy_sessions"), {"rows": rows}, True
+            )
+            if not converted[0]["converted"]:  # changed meanwhile: found again, or gone
+                break
+        for name in ("drop_change_counters", "drop_change_log"):
+            params = {"batch": 10_000, "kinds": CHANGE_KINDS}
+            while (await self._statement(queries.cypher(name), params, True))[0]["deleted"]:
+                pass
+
+    async def _relabel(self) -> None:
+        """Move the sessions and messages an older release wrote to our labels, in batches
+        (each its own transaction, so a crash leaves a graph the next setup carries on with):
+        a batch of sessions provably ours, then their messages, then those sessions."""
+        while True:
+            found = await self._statement(
+                queries.cypher("unlabelled_sessions"), {"batch": self.relabel_batch}, False
+            )
+            rows: dict[tuple[str, str], dict[str, Any]] = {}
+            for rec in found:  # one node per (tenant, id); a duplicate waits (and stays)
+                rows.setdefault((rec["tenant"], rec["id"]), rec)
+            if not rows:
+                return
+            owners = [{"tenant": t, "id": i} for t, i in rows]
+            params = {"owners": owners, "batch": self.relabel_batch}
+            while (await self._statement(queries.cypher("relabel_messages"), params, True))[0][
+                "relabelled"
+            ]:
+                pass
+            moved = await self._statement(
+                queries.cypher("relabel_sessions"), {"rows": list(rows.values())}, True
+            )
+            if not moved[0]["relabelled"]:  # changed meanwhile: found again, or gone
+                return
+
+    async def _schema(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The constraints and indexes named ``names``, as SHOW describes them."""
+        found: dict[str, dict[str, Any]] = {}
+        for query in ("schema_constraints", "schema_indexes"):
+            for row in await self._statement(queries.cypher(query), {"names": list(names)}, False):
+                if row.get("owningConstraint") is None:  # not a constraint's own index
+                    found[row["name"]] = row
+        return found
+
+    async def _drop_old_schema(self, applied: dict[str, bool]) -> None:
+        """Drop the constraints and indexes an older release made under unprefixed names, but
+        only each one that is provably ours: the migration that made it was an older
+        release's (adopted), and it has the label and properties that migration gave it.
+        Another library's of the same name stays."""
+        for name, row in (await self._schema(list(OLD_SCHEMA))).items():
+            item = OLD_SCHEMA[name]
+            ours = applied.get(item.migration, False) and _same(row, item)
+            if name in CHANGE_LOG_SCHEMA and applied.get("0003_runs", False):
+                ours = False  # an older release's 0003 dropped ours: this one is not
+            if ours:
+                drop = "drop_constraint" if item.constraint else "drop_index"
+                await self._statement(queries.cypher(drop), {"name": name}, True)
+
+    async def _check_schema(self) -> None:
+        """Our constraints and indexes exist as we made them (not another's of that name)."""
+        found = await self._schema(list(SCHEMA))
+        if any(name not in found for name in SCHEMA):  # dropped since: made again
+            for statement in queries.get(OWN_LABELS).statements():
+                await self._statement(statement, {}, True)
+            found = await self._schema(list(SCHEMA))
+        wrong = sorted(n for n, it in SCHEMA.items() if n not in found or not _same(found[n], it))
+        if wrong:
+            raise StorageError(
+                "another constraint or index has the name of session_graph's "
+                f"{', '.join(wrong)}; drop or rename it and run setup again"
+            )
+
+    async def _applied(self) -> dict[str, bool]:
+        """Applied versions, each with whether an older release applied it (adopted)."""
+        rows = await self._statement(queries.cypher("applied_migrations"), {}, False)
+        return {r["version"]: bool(r["adopted"]) for r in rows}
 
     async def applied_migrations(self) -> list[str]:
-        rows = await self._statement(queries.cypher("applied_migrations"), {}, False)
-        return [r["version"] for r in rows]
+        return list(await self._applied())
 
     async def run_saved(self, name: str, **params: Any) -> list[dict[str, Any]]:
         if "tenant" in params:  # the tenant is the store's, never a caller's

@@ -9,6 +9,13 @@ from typing import Any
 
 from session_graph._async.base import AsyncStoreBase
 from session_graph.core import (
+    check_bool,
+    check_int,
+    check_lookup_name,
+    check_mapping,
+    check_optional_datetime,
+    check_optional_lookup_name,
+    checked_session_id,
     decode_cursor,
     encode_cursor,
     metadata_json,
@@ -22,9 +29,8 @@ from session_graph.errors import (
     SessionDeletedError,
     SessionExistsError,
     SessionNotFoundError,
-    ValidationError,
 )
-from session_graph.ids import new_id, validate_name
+from session_graph.ids import new_id
 from session_graph.models import DELETED, NewSession, Page, Session, SessionFields, utcnow
 from session_graph.records import ListFilter, SessionRecord, TreeNode
 
@@ -57,9 +63,10 @@ class AsyncSessionsMixin(AsyncStoreBase):
                 "user_id": user_id,
                 "tags": tag_tuple(tags),
                 "status": status,
-                "metadata": dict(metadata or {}),
+                "metadata": check_mapping(metadata, "metadata", optional=True),
             },
         )
+        check_bool(get_or_create, "get_or_create")
         props = {
             "id": spec.id or new_id(),
             "title": spec.title,
@@ -102,18 +109,22 @@ class AsyncSessionsMixin(AsyncStoreBase):
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page:
-        """Sessions oldest first, filtered; ``Page.next_cursor`` fetches the next page."""
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
-            raise ValidationError("limit must be between 1 and 10000")
-        for tag in tag_tuple(tags):
-            validate_name(tag, what="tag")
-        for stamp in (created_after, created_before):
-            if stamp is not None and stamp.tzinfo is None:
-                raise ValidationError("created_after/created_before must be timezone-aware")
+        """Sessions oldest first, filtered; ``Page.next_cursor`` fetches the next page.
+
+        Filters find what is stored, so they take any id ``get_session`` takes: a value no
+        session can have simply matches nothing.
+        """
+        tag_list = [check_lookup_name(tag, "tag") for tag in tag_tuple(tags)]
+        user_id = check_optional_lookup_name(user_id, "user_id")
+        status = check_optional_lookup_name(status, "status")
+        created_after = check_optional_datetime(created_after, "created_after")
+        created_before = check_optional_datetime(created_before, "created_before")
+        check_bool(include_deleted, "include_deleted")
+        check_int(limit, "limit", minimum=1, maximum=10_000)
         flt = ListFilter(
             user_id=user_id,
             status=status,
-            tags=list(tags),
+            tags=tag_list,
             created_after=created_after,
             created_before=created_before,
             include_deleted=include_deleted,
@@ -143,6 +154,7 @@ class AsyncSessionsMixin(AsyncStoreBase):
         metadata: Mapping[str, Any] = _UNSET,
     ) -> Session:
         """Change a session's editable fields; those not given stay as they are."""
+        checked_session_id(session_id)
         given: dict[str, Any] = {
             k: v
             for k, v in {
@@ -157,7 +169,7 @@ class AsyncSessionsMixin(AsyncStoreBase):
         if "tags" in given:
             given["tags"] = tag_tuple(given["tags"])
         if "metadata" in given:
-            given["metadata"] = dict(given["metadata"])
+            given["metadata"] = check_mapping(given["metadata"], "metadata")
         fields = validated(SessionFields, given)
         props: dict[str, Any] = {k: getattr(fields, k) for k in given}
         if "tags" in props:
@@ -171,7 +183,7 @@ class AsyncSessionsMixin(AsyncStoreBase):
 
     async def _update(self, session_id: str, props: dict[str, Any]) -> SessionRecord | None:
         """Set ``props``; None when the session is deleted (nothing written)."""
-        validate_name(session_id, what="session id")
+        checked_session_id(session_id)
         op = new_op()
         outcome = await self.backend.auto(lambda ops: ops.update_session(session_id, props, op))
         if outcome is None:
@@ -191,6 +203,8 @@ class AsyncSessionsMixin(AsyncStoreBase):
         ``purge()``) removes the messages no live session reaches and tombstones that
         nothing needs. Deleting twice is a no-op.
         """
+        checked_session_id(session_id)
+        check_bool(purge, "purge")
         await self._update(session_id, {"status": DELETED, "deleted_at": utcnow()})
         if purge:
             await self.purge()  # type: ignore[attr-defined]

@@ -22,7 +22,9 @@ from session_graph._async.messages import AsyncMessagesMixin
 from session_graph._async.neo4j import AsyncNeo4jBackend
 from session_graph._async.sessions import AsyncSessionsMixin
 from session_graph.config import Settings
+from session_graph.core import check_bool, check_instance, check_saved_query, check_str
 from session_graph.errors import SchemaError
+from session_graph.ids import validate_name
 from session_graph.runtime import ConnectionInfo
 
 if TYPE_CHECKING:
@@ -62,6 +64,9 @@ class AsyncSessionStore(
         """
         from session_graph.connection import ready_connection
 
+        check_instance(settings, Settings, "settings", optional=True)
+        check_bool(setup, "setup")
+        validate_name(check_str(instance, "instance"), what="instance")
         settings = settings or Settings()
         store = cls.connect_to(ready_connection(settings, instance=instance), settings)
         try:
@@ -73,6 +78,8 @@ class AsyncSessionStore(
     @classmethod
     def connect_to(cls, info: ConnectionInfo, settings: Settings) -> AsyncSessionStore:
         """A store on the server ``info`` names, with a driver of its own (not yet checked)."""
+        check_instance(info, ConnectionInfo, "info")
+        check_instance(settings, Settings, "settings")
         driver = neo4j.AsyncGraphDatabase.driver(
             info.uri,
             auth=info.auth,
@@ -95,8 +102,10 @@ class AsyncSessionStore(
         cls, settings: Settings | None = None, *, database: MemoryDatabase | None = None
     ) -> AsyncSessionStore:
         """A store on the in-memory reference backend (tests, experiments), set up."""
-        from session_graph._async.memory import AsyncMemoryBackend
+        from session_graph._async.memory import AsyncMemoryBackend, MemoryDatabase
 
+        check_instance(settings, Settings, "settings", optional=True)
+        check_instance(database, MemoryDatabase, "database", optional=True)
         settings = settings or Settings()
         store = cls(AsyncMemoryBackend(settings.tenant, database), settings)
         await store.connect(setup=True)
@@ -114,6 +123,7 @@ class AsyncSessionStore(
 
     async def connect(self, *, setup: bool = False) -> None:
         """Check the schema (applying it when ``setup``). Loads nothing else."""
+        check_bool(setup, "setup")
         if setup:
             await self.setup()
         elif not await self.backend.applied_migrations():
@@ -122,9 +132,14 @@ class AsyncSessionStore(
     async def run_saved(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run a saved query from ``cypher/`` by name (this store's tenant as ``$tenant``).
 
+        ``params`` are exactly the query's parameters (``$tenant`` aside), each a value
+        Neo4j takes (None, bool, 64-bit int, float, str, temporal values, lists, maps).
+
         Raises:
-            KeyError: no saved query has that name.
+            ValidationError: no saved query has that name, a parameter is missing or unknown,
+                ``tenant`` is given, or a value is not one Neo4j takes.
         """
+        check_saved_query(name, params)
         return await self.backend.run_saved(name, **params)
 
     async def close(self) -> None:

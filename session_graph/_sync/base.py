@@ -7,7 +7,7 @@ import time
 
 from session_graph._sync.backend import Backend
 from session_graph.config import Settings
-from session_graph.core import checked_session_id
+from session_graph.core import check_instance, checked_session_id
 from session_graph.crypto import ContentCodec
 from session_graph.errors import SessionDeletedError, SessionNotFoundError
 from session_graph.mirror import Mirror
@@ -19,6 +19,8 @@ class StoreBase:
     """State and helpers the concern mixins build on (see ``SessionStore``)."""
 
     def __init__(self, backend: Backend, settings: Settings | None = None) -> None:
+        check_instance(backend, Backend, "backend")
+        check_instance(settings, Settings, "settings", optional=True)
         self.backend = backend
         self.settings = settings or Settings()
         self.mirror = Mirror(self.settings.mirror_max_sessions)

@@ -10,6 +10,8 @@ from session_graph._sync.backend import Ops
 from session_graph._sync.base import StoreBase
 from session_graph.core import (
     MessageInput,
+    check_int,
+    check_str,
     checked_message_id,
     checked_session_id,
     fork_child,
@@ -28,9 +30,16 @@ from session_graph.errors import (
     SessionNotFoundError,
     ValidationError,
 )
-from session_graph.ids import new_id
-from session_graph.models import Session, Strategy
+from session_graph.ids import BYTES_TYPES, new_id, not_text
+from session_graph.models import NewMessage, Session, Strategy
 from session_graph.records import ForkOutcome, TreeNode
+
+
+def _strategy(value: Any) -> Strategy:
+    """One strategy of ``explore``: a name, a ``Strategy`` or a mapping of its fields."""
+    if isinstance(value, BYTES_TYPES):
+        raise ValidationError(not_text(value, "strategy"))
+    return validated(Strategy, {"name": value} if isinstance(value, str) else value)
 
 
 def _fork_point(at: Any) -> tuple[int | None, str | None]:
@@ -88,9 +97,13 @@ class BranchingMixin(StoreBase):
 
         Each fork's FORKED_FROM carries the strategy name as ``reason`` and in its metadata.
         """
-        if isinstance(strategies, (str, bytes)) or not strategies:
+        if (
+            not isinstance(strategies, Sequence)
+            or isinstance(strategies, (str, *BYTES_TYPES))
+            or not strategies
+        ):
             raise ValidationError("explore needs a non-empty list of strategies")
-        parsed = [validated(Strategy, {"name": s} if isinstance(s, str) else s) for s in strategies]
+        parsed = [_strategy(s) for s in strategies]
         names = [s.name for s in parsed]
         if len(set(names)) != len(names):
             raise ValidationError("strategy names must be distinct")
@@ -178,8 +191,12 @@ class BranchingMixin(StoreBase):
         The original session is untouched; the new fork holds the edited history. The fork
         and its message are written in one transaction.
         """
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ValidationError("edit index must be an integer")
+        check_int(index, "edit index")
+        check_str(reason, "edit reason")
+        if not isinstance(message, (NewMessage, Mapping)):
+            raise ValidationError(
+                f"edit takes one message (NewMessage or dict), not {type(message).__name__}"
+            )
         prepare_messages(message, self.settings)
         child = fork_child(self.settings, id, None, (), None, reason, {"edited_position": index})
         return (self._fork(session_id, index, [child], before=True, then=[message]))[0]

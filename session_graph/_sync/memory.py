@@ -19,6 +19,7 @@ from typing import Any, cast
 from session_graph._sync.backend import Backend, Ops, T
 from session_graph.errors import ConflictError, StorageError
 from session_graph.history import Runs
+from session_graph.models import DELETED
 from session_graph.records import (
     MESSAGE_FIELDS,
     WRITABLE_CLOSED,
@@ -34,7 +35,7 @@ from session_graph.records import (
     Window,
 )
 
-MIGRATIONS = ["0001_constraints", "0002_indexes", "0003_runs"]
+MIGRATIONS = ["0001_constraints", "0002_indexes", "0003_runs", "0004_own_labels"]
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MS = timedelta(milliseconds=1)
 KEPT_OPS = 16
@@ -319,8 +320,8 @@ class _State:
             self.merges = [e for e in self.merges if session_id not in (e[0], e[1])]
 
     def graph(self) -> tuple[list[Node], list[Relationship]]:
-        nodes = [("Session", _copy(p)) for p in self.sessions.values()]
-        nodes += [("Message", _copy(m)) for m in self.messages.values()]
+        nodes = [("SGSession", _copy(p)) for p in self.sessions.values()]
+        nodes += [("SGMessage", _copy(m)) for m in self.messages.values()]
         rels: list[Relationship] = [("HEAD", s, m, {}) for s, m in self.heads.items()]
         rels += [("FORKED_FROM", c, p, _copy(e)) for c, (p, e) in self.forks.items()]
         rels += [("MERGED_INTO", f, i, _copy(e)) for f, i, e in self.merges]
@@ -779,19 +780,24 @@ class MemoryOps:
         sessions = self.st.sessions
         return {r: sessions[r].get("tree_version") if r in sessions else None for r in roots}
 
-    def search(self, text: str, limit: int) -> list[MessageRow]:
+    def search(self, text: str, limit: int, include_deleted: bool) -> list[MessageRow]:
         if limit < 0:
             raise StorageError(f"LIMIT {limit}: must be a non-negative integer")
         needle = text.lower()
+        sessions = self.st.sessions
         hits = [
             m
             for m in self.st.messages.values()
             if isinstance(m.get("content"), str)
             and (text in m["content"] or needle in m["content"].lower())
+            and (include_deleted or sessions.get(m["session_id"], {}).get("status") != DELETED)
         ]
         hits.sort(key=lambda m: str(m["id"]))
         hits.sort(key=lambda m: m["created_at"], reverse=True)  # stable: ties keep id order
         return [_row(m) for m in hits[:limit]]
+
+    def encrypted_content(self) -> bool:
+        return any(m.get("content_enc") is not None for m in self.st.messages.values())
 
     def lock(self, ids: Sequence[str]) -> dict[str, SessionRecord]:
         self._write()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from typing import Any
 
 from session_graph._sync.backend import Ops
 from session_graph._sync.base import StoreBase
 from session_graph.core import (
     MessageInput,
+    check_optional_int,
     checked_message_id,
     checked_session_id,
     from_ms,
@@ -33,19 +34,19 @@ from session_graph.errors import (
 )
 from session_graph.history import Runs
 from session_graph.ids import new_id
-from session_graph.models import Message, NewMessage
+from session_graph.models import Message, NewMessage, check_text
 from session_graph.records import WRITABLE_CLOSED, MessageRow
 
 _POP_TRIES = 20
 
 
 def _window_arg(value: Any, what: str) -> int | None:
-    if value is None:
+    """A window bound: None or an int (not a bool, float or str)."""
+    bound = check_optional_int(value, what, minimum=None, maximum=None)
+    if bound is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{what} must be an integer or None, got {type(value).__name__}")
     # Slices take any integer; past the 64-bit range of the database the answer is the same.
-    return max(-(2**62), min(2**62, value))
+    return max(-(2**62), min(2**62, bound))
 
 
 class MessagesMixin(StoreBase):
@@ -122,8 +123,13 @@ class MessagesMixin(StoreBase):
         nothing either.
         """
         checked_session_id(session_id)
-        if isinstance(messages, (str, bytes, Mapping, NewMessage)):
-            raise ValidationError("extend takes an iterable of messages")
+        if isinstance(messages, (str, bytes, bytearray, memoryview, Mapping, NewMessage, Set)) or (
+            not isinstance(messages, Iterable)
+        ):
+            raise ValidationError(
+                "extend takes an iterable of messages in order (a list, tuple or generator), "
+                f"not {type(messages).__name__}"
+            )
         return self._append_chunks(
             session_id, _chunks(iter(messages), self.settings.append_chunk), None
         )
@@ -362,19 +368,43 @@ class MessagesMixin(StoreBase):
 
         return self.backend.write(unit)
 
-    def search(self, text: str, *, limit: int = 50) -> list[Message]:
+    def search(
+        self, text: str, *, limit: int = 50, include_deleted: bool = False
+    ) -> list[Message]:
         """Messages whose content contains ``text`` (case-insensitive), newest first.
 
+        A hit's ``session_id`` is the session that wrote it (forks that share it hold it too).
+        Messages written by deleted sessions are left out unless ``include_deleted``.
+
         Raises:
-            EncryptionError: content is encrypted at rest, so the database cannot search it.
+            EncryptionError: message content is encrypted at rest (by this store's keys or
+                another's), so the database cannot search it.
         """
         if self.codec.encrypts:
             raise EncryptionError("search is unavailable when message content is encrypted")
         if not isinstance(text, str) or not text:
             raise ValidationError("search text must be a non-empty string")
+        try:
+            check_text(text, "search text")
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 10_000:
             raise ValidationError("search limit must be between 1 and 10000")
-        rows = self.backend.auto(lambda ops: ops.search(text, limit), write=False)
+        if not isinstance(include_deleted, bool):
+            raise ValidationError("search include_deleted must be True or False")
+
+        def read(ops: Ops) -> tuple[list[MessageRow], bool]:
+            rows = ops.search(text, limit, include_deleted)
+            # A full page answers the question; a short one may be short because content is
+            # encrypted, which must not pass for "no match".
+            return rows, len(rows) < limit and ops.encrypted_content()
+
+        rows, encrypted = self.backend.read(read)
+        if encrypted:
+            raise EncryptionError(
+                "message content in this tenant is encrypted at rest, so search cannot read "
+                "it; search is unavailable on encrypted content"
+            )
         return [message_from_row(r, self.codec) for r in rows]
 
 

@@ -23,7 +23,9 @@ from session_graph._sync.messages import MessagesMixin
 from session_graph._sync.neo4j import Neo4jBackend
 from session_graph._sync.sessions import SessionsMixin
 from session_graph.config import Settings
+from session_graph.core import check_bool, check_instance, check_saved_query, check_str
 from session_graph.errors import SchemaError
+from session_graph.ids import validate_name
 from session_graph.runtime import ConnectionInfo
 
 if TYPE_CHECKING:
@@ -63,6 +65,9 @@ class SessionStore(
         """
         from session_graph.connection import ready_connection
 
+        check_instance(settings, Settings, "settings", optional=True)
+        check_bool(setup, "setup")
+        validate_name(check_str(instance, "instance"), what="instance")
         settings = settings or Settings()
         store = cls.connect_to(ready_connection(settings, instance=instance), settings)
         try:
@@ -74,6 +79,8 @@ class SessionStore(
     @classmethod
     def connect_to(cls, info: ConnectionInfo, settings: Settings) -> SessionStore:
         """A store on the server ``info`` names, with a driver of its own (not yet checked)."""
+        check_instance(info, ConnectionInfo, "info")
+        check_instance(settings, Settings, "settings")
         driver = neo4j.GraphDatabase.driver(
             info.uri,
             auth=info.auth,
@@ -96,8 +103,10 @@ class SessionStore(
         cls, settings: Settings | None = None, *, database: MemoryDatabase | None = None
     ) -> SessionStore:
         """A store on the in-memory reference backend (tests, experiments), set up."""
-        from session_graph._sync.memory import MemoryBackend
+        from session_graph._sync.memory import MemoryBackend, MemoryDatabase
 
+        check_instance(settings, Settings, "settings", optional=True)
+        check_instance(database, MemoryDatabase, "database", optional=True)
         settings = settings or Settings()
         store = cls(MemoryBackend(settings.tenant, database), settings)
         store.connect(setup=True)
@@ -115,6 +124,7 @@ class SessionStore(
 
     def connect(self, *, setup: bool = False) -> None:
         """Check the schema (applying it when ``setup``). Loads nothing else."""
+        check_bool(setup, "setup")
         if setup:
             self.setup()
         elif not self.backend.applied_migrations():
@@ -123,9 +133,14 @@ class SessionStore(
     def run_saved(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run a saved query from ``cypher/`` by name (this store's tenant as ``$tenant``).
 
+        ``params`` are exactly the query's parameters (``$tenant`` aside), each a value
+        Neo4j takes (None, bool, 64-bit int, float, str, temporal values, lists, maps).
+
         Raises:
-            KeyError: no saved query has that name.
+            ValidationError: no saved query has that name, a parameter is missing or unknown,
+                ``tenant`` is given, or a value is not one Neo4j takes.
         """
+        check_saved_query(name, params)
         return self.backend.run_saved(name, **params)
 
     def close(self) -> None:

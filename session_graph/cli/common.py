@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
+import os
 import sys
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +23,12 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from session_graph.config import ENV_PREFIX, Settings
-from session_graph.errors import SessionGraphError, ValidationError
+from session_graph.errors import (
+    RuntimeSetupError,
+    SessionGraphError,
+    SessionNotFoundError,
+    ValidationError,
+)
 from session_graph.ids import validate_name
 from session_graph.runtime import ConnectionInfo, LocalNeo4j
 from session_graph.store import SessionStore
@@ -65,44 +74,137 @@ ENV_HELP = (
     "Configuration comes from SESSION_GRAPH_* environment variables: with "
     "SESSION_GRAPH_NEO4J_URI (and _USER, _PASSWORD, _DATABASE) commands use that server, "
     "without it a local Neo4j server is started and kept running. SESSION_GRAPH_TENANT "
-    "picks the tenant (default: default)."
+    "picks the tenant (default: default). Errors are one line; SESSION_GRAPH_DEBUG=1 adds "
+    "their traceback."
 )
-SESSION_HELP = "Session id, or a unique start or end of one (as `tree` shows it: …1a2b3c4d)."
+SHORT_MIN = 6  # characters of an id that may name a session (a unique start or end)
+SESSION_HELP = (
+    "Session id, or a unique start or end of one, at least 6 characters "
+    "(as `tree` shows it: …1a2b3c4d)."
+)
 
 SessionArg = Annotated[
     str, typer.Argument(help=SESSION_HELP, metavar="SESSION", show_default=False)
 ]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Print one JSON document to stdout (UTC ISO-8601 times, full ids)."
+    ),
+]
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``error: <first line>`` in red (further lines plain, dimmed) and exit with 1."""
+def one_line(text: str) -> str:
+    """``text`` with its lines joined by spaces (error messages are one line)."""
+    return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def fail(message: str, *, detail: bool = False) -> NoReturn:
+    """Print ``error: <message>`` in red on one line and exit with 1.
+
+    ``detail``: keep further lines (a server log tail), printed plain and dimmed.
+    """
     first, _, rest = message.strip().partition("\n")
+    if not detail:
+        first, rest = one_line(message), ""
     err().print(Text.assemble(("error:", "bold red"), " ", (first, "red")), soft_wrap=True)
     if rest:
         err().print(Text(rest), style="dim", soft_wrap=True)
     raise typer.Exit(1)
 
 
-class ErrorHandlingGroup(TyperGroup):
-    """Expected errors end a command with one red line and exit code 1, never a traceback.
+def debug_enabled() -> bool:
+    """``SESSION_GRAPH_DEBUG``: tracebacks for errors (read even when other settings are bad)."""
+    try:
+        return Settings().debug
+    except Exception:
+        value = os.environ.get(f"{ENV_PREFIX}DEBUG", "")
+        return value.strip().lower() in {"1", "true", "yes", "on"}
 
-    Usage errors stay click's (exit code 2); anything else is a bug and keeps its traceback.
+
+def _passing() -> tuple[type[BaseException], ...]:
+    """What the command line framework raises on purpose (exits, usage errors): not ours."""
+    kinds: list[type[BaseException]] = [typer.Exit, typer.Abort, typer.TyperException]
+    try:  # typer < 0.20 raises click's own
+        import click
+
+        kinds += [click.exceptions.Exit, click.exceptions.Abort, click.ClickException]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(kinds)
+
+
+_PASSING = _passing()
+
+
+def os_error_message(exc: OSError) -> str:
+    """``<path>: <reason>`` for a failed file operation, naming SESSION_GRAPH_HOME when the
+    path lies under it."""
+    reason = exc.strerror or one_line(str(exc)) or type(exc).__name__
+    paths = [os.fsdecode(p) for p in (exc.filename, exc.filename2) if p is not None]
+    if not paths:
+        return reason
+    message = f"{' -> '.join(paths)}: {reason}"
+    home = os.environ.get(f"{ENV_PREFIX}HOME")
+    if home and any(p == home or p.startswith(home.rstrip("/") + "/") for p in paths):
+        message += f" ({ENV_PREFIX}HOME is {home})"
+    return message
+
+
+def report(exc: BaseException) -> NoReturn:
+    """End a command that raised ``exc``: one ``error:`` line on stderr, exit code 1.
+
+    With ``SESSION_GRAPH_DEBUG=1`` the traceback is printed first.
+    """
+    if debug_enabled():
+        sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        sys.stderr.flush()
+    if isinstance(exc, SessionGraphError):
+        if isinstance(exc.__cause__, pydantic.ValidationError):  # input checked by a model
+            fail(pydantic_problems(exc.__cause__))
+        fail(str(exc), detail=isinstance(exc, RuntimeSetupError))
+    if isinstance(exc, AuthError):
+        fail(
+            f"Neo4j refused the login: {exc.message}; check {ENV_PREFIX}NEO4J_USER and "
+            f"{ENV_PREFIX}NEO4J_PASSWORD"
+        )
+    if isinstance(exc, Neo4jError):
+        # Raised outside the backend's wrapping (for example while connecting).
+        hint = ""
+        if exc.code and exc.code.endswith("DatabaseNotFound"):
+            hint = f"; check {ENV_PREFIX}NEO4J_DATABASE"
+        fail(f"Neo4j: {exc.message or exc} ({exc.code}){hint}")
+    if isinstance(exc, DriverError):
+        fail(f"Neo4j: {exc}")
+    if isinstance(exc, OSError):
+        fail(os_error_message(exc))
+    fail(
+        f"internal error ({type(exc).__name__}): {one_line(str(exc)) or '-'}; "
+        f"run with {ENV_PREFIX}DEBUG=1 for the traceback"
+    )
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """No command ends in a traceback.
+
+    Expected errors (ours, Neo4j's, a file that cannot be used) end a command with one red
+    ``error:`` line and exit code 1; anything else is a bug and ends the same way, as
+    ``error: internal error (<type>): ...`` (``SESSION_GRAPH_DEBUG=1`` prints its
+    traceback). Usage errors stay click's (exit code 2).
     """
 
     # ``Any``: typer >= 0.20 passes its vendored click's Context, older ones click's own.
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except SessionGraphError as exc:
-            fail(str(exc))
-        except AuthError as exc:
-            fail(
-                f"Neo4j refused the login: {exc.message}; check {ENV_PREFIX}NEO4J_USER and "
-                f"{ENV_PREFIX}NEO4J_PASSWORD"
-            )
-        except (Neo4jError, DriverError) as exc:
-            # Raised outside the backend's wrapping (for example while connecting).
-            fail(f"Neo4j: {exc}")
+        except _PASSING:
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # stdout closed early (`| head`): click's to handle
+                raise
+            report(exc)
+        except Exception as exc:
+            report(exc)
 
 
 app = typer.Typer(
@@ -113,20 +215,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold credentials
+    pretty_exceptions_enable=False,  # ErrorHandlingGroup reports every error itself
 )
 
 
-def load_settings() -> Settings:
-    """``Settings()`` from the environment; a bad variable is a one-line error."""
-    try:
-        return Settings()
-    except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{ENV_PREFIX}{'_'.join(str(p) for p in e['loc']).upper()}: "
-            + e["msg"].removeprefix("Value error, ")
-            for e in exc.errors()
+def pydantic_problems(exc: pydantic.ValidationError) -> str:
+    """A model's validation errors on one line: ``field: problem; ...`` (the field is left
+    out where the problem names it first)."""
+    problems = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        message = one_line(e["msg"].removeprefix("Value error, "))
+        named = (
+            not where or message.startswith(where.replace("_", " ")) or message.startswith(where)
         )
-        raise ValidationError(f"bad configuration: {problems}") from None
+        problems.append(message if named else f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def load_settings() -> Settings:
+    """``Settings()`` from the environment; a bad variable raises ``ConfigError`` (one line)."""
+    return Settings()
 
 
 @dataclass
@@ -139,6 +248,38 @@ class Connected:
     started_local: bool  # this command started the local server
     applied: list[str]  # schema migrations applied now
     connect_seconds: float
+
+
+class Waiting:
+    """Shows that a wait goes on: on a terminal a spinner with the seconds waited, elsewhere
+    (a pipe, a log file) a line every few seconds, so a script's log never goes silent."""
+
+    EVERY = 5.0  # seconds between lines where no spinner can show
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.every = self.EVERY
+        self.began = time.monotonic()
+        self._next = self.every
+        self._stack = contextlib.ExitStack()
+        self._status: Any = None
+
+    def __enter__(self) -> Waiting:
+        if err().is_terminal:
+            self._status = self._stack.enter_context(err().status(Text(f"{self.what}...")))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def tick(self, elapsed: float | None = None) -> None:
+        """Called while waiting (often); ``elapsed``: seconds since the wait began."""
+        seconds = time.monotonic() - self.began if elapsed is None else elapsed
+        if self._status is not None:
+            self._status.update(Text(f"{self.what} ({seconds:.0f} s)..."))
+        elif seconds >= self._next:
+            err().print(Text(f"{self.what} ({seconds:.0f} s)..."), soft_wrap=True)
+            self._next = (seconds // self.every + 1) * self.every
 
 
 def start_local(
@@ -159,8 +300,9 @@ def start_local(
             ),
             soft_wrap=True,
         )
-    with err().status("Starting the local Neo4j server..." if not running else "Connecting..."):
-        info = local.start()
+    what = "waiting for Neo4j to accept Bolt connections" if not running else "connecting"
+    with Waiting(what) as waiting:
+        info = local.start(progress=waiting.tick)
     return local, info, not running
 
 
@@ -172,7 +314,7 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         setup: apply pending schema migrations first (``init`` and ``demo``); otherwise a
             database without the schema is an error that says to run ``init``.
     """
-    from session_graph.connection import ready_connection
+    from session_graph.runtime import resolve_connection, wait_for_bolt
 
     settings = load_settings()
     began = time.monotonic()
@@ -189,8 +331,9 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
             }
         )
     uri = str(settings.neo4j_uri)
-    with err().status(Text(f"Connecting to Neo4j at {uri}...")):
-        info = ready_connection(settings)
+    with Waiting(f"connecting to Neo4j at {uri}") as waiting:
+        info = resolve_connection(settings)
+        wait_for_bolt(info, settings.connect_timeout, query=True, check=waiting.tick)
     store = SessionStore.connect_to(info, settings)
     try:
         applied = store.setup() if setup else []
@@ -200,30 +343,53 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         store.close()
 
 
-def resolve(store: SessionStore, ref: str) -> str:
-    """The session id ``ref`` names: an id, or a unique start or end of one.
+def _matching(store: SessionStore, part: str, limit: int) -> list[dict[str, Any]]:
+    return store.backend.run_saved("sessions_matching", part=part, limit=limit)
 
-    Short forms are what ``tree`` and ``search`` print (``…1a2b3c4d``); the ``…`` may be
-    left out. An unknown ``ref`` comes back as it is, so the store reports it.
+
+def resolve(store: SessionStore, ref: str) -> str:
+    """The session id ``ref`` names: a full id, or a unique start or end of at least 6
+    characters of one (``tree`` and ``search`` print ``…1a2b3c4d``; the ``…`` may be left out).
+
+    Session ids made together share their first characters (a UUIDv7 starts with its
+    time), so the end is what usually tells them apart.
+
+    Raises:
+        ValidationError: ``ref`` is shorter than 6 characters and no full id, or it names
+            several sessions (they are listed).
+        SessionNotFoundError: no session matches.
     """
     try:
-        validate_name(ref, what="session id")
+        validate_name(ref, what="session id", lookup=True)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
     try:
         store.get_session(ref)
         return ref
-    except SessionGraphError:
+    except SessionNotFoundError:
         pass
-    core = ref.strip().strip("…").strip(".")
-    if len(core) < 6:
-        return ref
-    rows = store.backend.run_saved("sessions_matching", part=core, limit=4)
-    hits = sorted(str(r["id"]) for r in rows)
+    core = ref.strip()
+    for mark in ("…", "..."):
+        core = core.removeprefix(mark).removesuffix(mark)
+    if len(core) < SHORT_MIN:
+        raise ValidationError(
+            f"no session {ref!r}; to name one by part of its id, give at least {SHORT_MIN} "
+            "characters of the id (as `tree` shows them, …1a2b3c4d)"
+        )
+    rows = _matching(store, core, 6)
+    hits = [(str(r["id"]), r.get("title")) for r in rows]
+    if not hits:
+        raise SessionNotFoundError(
+            f"no session matches {ref!r} (give a full id, or a unique start or end of one)"
+        )
     if len(hits) > 1:
-        shown = ", ".join(hits[:3]) + (", ..." if len(hits) > 3 else "")
-        raise ValidationError(f"{ref!r} matches {len(hits)} sessions ({shown}); give more of it")
-    return hits[0] if hits else ref
+        shown = ", ".join(f"{sid} ({title})" if title else sid for sid, title in hits[:5])
+        more = ", ..." if len(hits) > 5 else ""
+        raise ValidationError(
+            f"{ref!r} matches {'more than 5' if more else len(hits)} sessions: {shown}{more}; "
+            "give more of the id"
+        )
+    return hits[0][0]
 
 
 def parse_at(value: str | None) -> int | str | None:
@@ -236,14 +402,16 @@ def parse_at(value: str | None) -> int | str | None:
         return value.strip()
 
 
-def when(stamp: datetime | None, *, short: bool = False) -> str:
-    """A timestamp in local time, to the minute (``short``: without the year if it is this one)."""
+def when(stamp: datetime | None) -> str:
+    """A timestamp in local time, to the minute: ``YYYY-MM-DD HH:MM``."""
     if stamp is None:
         return "-"
-    local = stamp.astimezone()
-    if short and local.year == datetime.now().year:
-        return local.strftime("%m-%d %H:%M")
-    return local.strftime("%Y-%m-%d %H:%M")
+    return stamp.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def print_json(document: Any) -> None:
+    """``document`` as JSON on stdout, the only thing a ``--json`` command prints there."""
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
 
 
 def money(value: float | None) -> str:

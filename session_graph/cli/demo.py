@@ -70,8 +70,8 @@ def _hints(c: Connected, result: DemoResult) -> None:
         where = f"connect to {c.uri} (SESSION_GRAPH_NEO4J_USER / _PASSWORD)"
     out().print(Text("  " + where), soft_wrap=True)
     cypher = (
-        f"MATCH (s:Session)-[:FORKED_FROM*0..]->(:Session {{id: '{result.root_id}'}}) "
-        "MATCH p = (s)-[:HEAD]->(:Message)-[:PREVIOUS*0..]->(:Message) RETURN s, p"
+        f"MATCH (s:SGSession)-[:FORKED_FROM*0..]->(:SGSession {{id: '{result.root_id}'}}) "
+        "MATCH p = (s)-[:HEAD]->(:SGMessage)-[:PREVIOUS*0..]->(:SGMessage) RETURN s, p"
     )
     out().print(Text.assemble("  ", (cypher, "cyan")), soft_wrap=True)
     if c.local is not None:

@@ -17,9 +17,16 @@ from rich.text import Text
 
 from session_graph.cli.common import SessionArg, app, connect, load_settings, out, resolve
 from session_graph.errors import ValidationError
+from session_graph.models import MAX_INT
+from session_graph.store import SessionStore
 
 STDOUT = "-"
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+# Parameters that name a session: a short id given to them is resolved as for SESSION
+# arguments. By name, and any the query matches as a session node's id ({id: $x}).
+_SESSION_PARAMS = frozenset({"id", "session_id", "session", "root", "parent_id", "fork_id"})
+_SESSION_ID_PARAM = re.compile(r"\(\s*\w*\s*:\s*\w*Session\s*\{[^}]*\bid\s*:\s*\$(\w+)")
+_MAX_DEPTH = 32
 # Saved queries the library runs in write transactions; `query` only reads.
 _WRITES = re.compile(r"\b(CREATE|MERGE|DELETE|SET|REMOVE|FOREACH)\b", re.IGNORECASE)
 
@@ -86,6 +93,37 @@ def export(
     )
 
 
+def _check_json(name: str, value: Any) -> None:
+    """What Neo4j can take as a parameter: integers within signed 64 bits, text that encodes
+    as UTF-8, nesting at most 32 levels."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, float):
+            continue
+        if isinstance(item, int):
+            if not -MAX_INT - 1 <= item <= MAX_INT:
+                raise ValidationError(
+                    f"--param {name}: {item} is outside the signed 64-bit integers Neo4j stores"
+                )
+        elif isinstance(item, str):
+            _check_text(name, item)
+        elif isinstance(item, (list, dict)):
+            if depth >= _MAX_DEPTH:
+                raise ValidationError(f"--param {name}: nests deeper than {_MAX_DEPTH} levels")
+            if isinstance(item, dict):
+                stack.extend((key, depth + 1) for key in item)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
+def _check_text(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"--param {name}: not valid UTF-8 text") from None
+
+
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
@@ -98,13 +136,29 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
                 params[name] = json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValidationError(f"--param {name}:= needs JSON: {exc}") from None
+            except RecursionError:
+                raise ValidationError(f"--param {name}: nests too deeply") from None
         else:
             params[name] = value
         if name == "tenant":
             raise ValidationError("tenant is set by SESSION_GRAPH_TENANT, not --param")
         if not name.isidentifier():
             raise ValidationError(f"--param name {name!r} is not a parameter name")
+        _check_json(name, params[name])
     return params
+
+
+def session_params(text: str) -> set[str]:
+    """The parameters of a saved query that name a session (their short ids are resolved)."""
+    names = set(_PARAM.findall(text))
+    named = {n for n in names if n in _SESSION_PARAMS or n.endswith("_session")}
+    return named | set(_SESSION_ID_PARAM.findall(text))
+
+
+def _resolve_params(store: SessionStore, params: dict[str, Any], names: set[str]) -> None:
+    for name in sorted(names & set(params)):
+        if isinstance(params[name], str):
+            params[name] = resolve(store, params[name])
 
 
 def _cell(value: Any) -> Text:
@@ -140,12 +194,21 @@ def query(
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="Parameter as name=value (text) or name:=JSON."),
+        typer.Option(
+            "--param",
+            "-p",
+            help="Parameter as name=value (text) or name:=JSON (integers: signed 64-bit).",
+        ),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", "-l", help="List the saved queries.")] = False,
     all_: Annotated[bool, typer.Option("--all", help="With --list: the writing ones too.")] = False,
 ) -> None:
-    """Run a saved read-only Cypher query from cypher/*.cypher, scoped to the tenant."""
+    """Run a saved read-only Cypher query from cypher/*.cypher, scoped to the tenant.
+
+    Parameters that name a session (id, session_id, session, root, parent_id, fork_id,
+    *_session, and any the query matches as a Session's id) take what SESSION arguments
+    take: a full id, or a unique start or end of one of at least 6 characters (…1a2b3c4d).
+    """
     from session_graph import queries
 
     if list_:
@@ -168,6 +231,7 @@ def query(
             f"query {name!r} needs " + ", ".join(f"--param {m}=..." for m in missing)
         )
     with connect() as c:
+        _resolve_params(c.store, params, session_params(saved.text))
         rows = c.store.backend.run_saved(name, **params)
     columns = list(rows[0]) if rows else []
     table = Table(*columns, box=box.SIMPLE_HEAD, title=Text(name, style="bold"))

@@ -11,11 +11,13 @@ from rich.text import Text
 
 from session_graph.cli.common import (
     ErrorHandlingGroup,
+    JsonOpt,
     app,
     connect,
     err,
     load_settings,
     out,
+    print_json,
     runtime_console,
     start_local,
 )
@@ -31,6 +33,7 @@ app.add_typer(neo4j_app, name="neo4j")
 InstanceOpt = Annotated[
     str, typer.Option(help="Name of the local server instance (one data directory each).")
 ]
+NOT_RUNNING = 3  # `neo4j status` exit code when the server is not running (as systemctl's)
 
 
 @app.command()
@@ -58,10 +61,25 @@ def _uri_note() -> None:
 
 
 @neo4j_app.command()
-def start(instance: InstanceOpt = "default") -> None:
-    """Start the local server (downloads Neo4j's jars with Maven on first use)."""
-    _uri_note()
+def start(instance: InstanceOpt = "default", json_: JsonOpt = False) -> None:
+    """Start the local server (downloads Neo4j's jars with Maven on first use).
+
+    While the server starts, progress goes to stderr: a spinner on a terminal, else a line
+    every few seconds.
+    """
     local, info, started = start_local(load_settings(), instance)
+    _uri_note()
+    if json_:
+        print_json(
+            {
+                "instance": instance,
+                "started": started,
+                "uri": info.uri,
+                "user": info.user,
+                "password_file": str(local.password_file),
+            }
+        )
+        return
     state = "started" if started else "already running"
     out().print(Text.assemble(f"local Neo4j {state} at ", (info.uri, "bold")))
     out().print(f"user neo4j, password in {local.password_file}", style="dim")
@@ -81,31 +99,53 @@ def stop(instance: InstanceOpt = "default") -> None:
 
 
 @neo4j_app.command()
-def status(instance: InstanceOpt = "default") -> None:
-    """Show whether the local server runs, and where (never the password)."""
-    _uri_note()
+def status(instance: InstanceOpt = "default", json_: JsonOpt = False) -> None:
+    """Show whether the local server runs, and where (never the password).
+
+    Exit code 0 when it runs, 3 when it does not (as `systemctl status`), 1 on errors; so
+    `session-graph neo4j status >/dev/null && ...` tests for a running server.
+    """
     local = LocalNeo4j(load_settings(), instance, console=runtime_console())
     st = local.status()
-    table = Table(show_header=False, box=box.SIMPLE, title=f"local Neo4j ({instance})")
-    table.add_column(style="bold")
-    table.add_column()
-    running = Text("yes", style="green") if st.running else Text("no", style="red")
-    rows: list[tuple[str, str | Text]] = [
-        ("running", running),
-        ("pid", "-" if st.pid is None else str(st.pid)),
-        ("port", "-" if st.port is None else str(st.port)),
-        ("uri", st.uri or "-"),
-        ("version", st.version),
-        ("started", st.started_at or "-"),
-        ("home", str(st.home)),
-        ("user", "neo4j"),
-        (
-            "password",
-            f"stored in {local.password_file}"
-            if local.password_file.exists()
-            else "created on first start",
-        ),
-    ]
-    for key, value in rows:
-        table.add_row(key, value)
-    out().print(table)
+    _uri_note()
+    password = (
+        f"stored in {local.password_file}"
+        if local.password_file.exists()
+        else "created on first start"
+    )
+    if json_:
+        print_json(
+            {
+                "instance": instance,
+                "running": st.running,
+                "pid": st.pid,
+                "port": st.port,
+                "uri": st.uri,
+                "version": st.version,
+                "started_at": st.started_at,
+                "home": str(st.home),
+                "user": "neo4j",
+                "password_file": str(local.password_file),
+            }
+        )
+    else:
+        table = Table(show_header=False, box=box.SIMPLE, title=f"local Neo4j ({instance})")
+        table.add_column(style="bold")
+        table.add_column()
+        running = Text("yes", style="green") if st.running else Text("no", style="red")
+        rows: list[tuple[str, str | Text]] = [
+            ("running", running),
+            ("pid", "-" if st.pid is None else str(st.pid)),
+            ("port", "-" if st.port is None else str(st.port)),
+            ("uri", st.uri or "-"),
+            ("version", st.version),
+            ("started", st.started_at or "-"),
+            ("home", str(st.home)),
+            ("user", "neo4j"),
+            ("password", password),
+        ]
+        for key, value in rows:
+            table.add_row(key, value)
+        out().print(table)
+    if not st.running:
+        raise typer.Exit(NOT_RUNNING)

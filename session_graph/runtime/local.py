@@ -17,6 +17,7 @@ import secrets
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -76,7 +77,9 @@ class LocalNeo4j:
     def __repr__(self) -> str:
         return f"LocalNeo4j(instance={self.instance!r}, dir={str(self.dir)!r})"
 
-    def start(self, timeout: float | None = None) -> ConnectionInfo:
+    def start(
+        self, timeout: float | None = None, *, progress: Callable[[float], None] | None = None
+    ) -> ConnectionInfo:
         """Start the server, or reuse it if it is already running; return how to connect.
 
         The first start downloads the jars (progress on stderr) and sets a generated password.
@@ -85,6 +88,8 @@ class LocalNeo4j:
         Args:
             timeout: seconds to wait for Bolt to answer (default ``settings.connect_timeout``);
                 the one-time jar download is not counted.
+            progress: called often while waiting for the server to answer, with the seconds
+                waited so far (to show progress; raise from it to stop waiting).
 
         Raises:
             RuntimeSetupError: java or mvn missing, download failed, or the server exited or
@@ -95,11 +100,18 @@ class LocalNeo4j:
             state = self._read_state()
             if state is not None and self._owns(state["pid"]):
                 info = self._info(state["port"])
-                self._await_ready(info, state["pid"], wait, since=self._log_sizes(), fresh=False)
+                self._await_ready(
+                    info,
+                    state["pid"],
+                    wait,
+                    since=self._log_sizes(),
+                    fresh=False,
+                    progress=progress,
+                )
                 return info
             java = find_java()
             self.jars.ensure(console=self.console)
-            return self._launch(java, state, wait)
+            return self._launch(java, state, wait, progress)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Shut the server down cleanly (SIGTERM; SIGKILL after ``timeout`` seconds)."""
@@ -140,7 +152,13 @@ class LocalNeo4j:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _launch(self, java: str, state: dict[str, Any] | None, wait: float) -> ConnectionInfo:
+    def _launch(
+        self,
+        java: str,
+        state: dict[str, Any] | None,
+        wait: float,
+        progress: Callable[[float], None] | None = None,
+    ) -> ConnectionInfo:
         port = self._choose_port(state)
         for sub in ("conf", "data", "logs", "run", "import", "plugins"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -174,7 +192,7 @@ class LocalNeo4j:
         }
         write_atomic(self.state_file, json.dumps(state, indent=1))
         try:
-            self._await_ready(info, pid, wait, since=since, fresh=fresh)
+            self._await_ready(info, pid, wait, since=since, fresh=fresh, progress=progress)
         except BaseException:
             process.signal_pid(pid, signal.SIGKILL)
             process.wait_exit(pid, 30.0)
@@ -190,10 +208,14 @@ class LocalNeo4j:
         *,
         since: dict[str, int],
         fresh: bool,
+        progress: Callable[[float], None] | None = None,
     ) -> None:
-        deadline = time.monotonic() + wait
+        began = time.monotonic()
+        deadline = began + wait
 
         def alive() -> None:
+            if progress is not None:
+                progress(time.monotonic() - began)
             if not process.is_alive(pid):
                 code = process.exit_code(pid)
                 raise RuntimeSetupError(

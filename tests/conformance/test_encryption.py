@@ -33,6 +33,21 @@ def test_encrypted_round_trip_and_rotation(open_store: StoreFactory) -> None:
         open_store().get_message(msg.id)  # no keys configured: refused, not garbage
 
 
+def test_search_without_the_key_says_the_content_is_encrypted(open_store: StoreFactory) -> None:
+    keyed = open_store(encryption_keys=generate_key())
+    keyed.create_session("s")
+    keyed.append("s", {"role": "user", "content": "the launch code is 1234"})
+    plain = open_store()
+    plain.create_session("p")
+    plain.append("p", {"role": "user", "content": "plain launch notes"})
+    # The ciphertext cannot match: an empty answer would pass for "no such text".
+    with pytest.raises(EncryptionError, match="encrypted"):
+        plain.search("code is 1234")
+    with pytest.raises(EncryptionError, match="encrypted"):
+        plain.search("launch")  # a short page may hide encrypted hits
+    assert [m.content for m in plain.search("launch", limit=1)] == ["plain launch notes"]
+
+
 def test_bad_key_is_refused(open_store: StoreFactory) -> None:
     with pytest.raises(ValidationError):
         open_store(encryption_keys="not-a-key")

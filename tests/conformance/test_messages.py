@@ -167,6 +167,17 @@ def test_search(store: SessionStore) -> None:
     assert store.search("berlin") == []
 
 
+def test_search_leaves_out_deleted_sessions_unless_asked(store: SessionStore) -> None:
+    store.create_session("gone")
+    [kept] = store.append("gone", {"role": "user", "content": "shared needle"})
+    store.fork("gone", at=0, id="fork")
+    [own] = store.append("fork", {"role": "user", "content": "fork needle"})
+    store.delete_session("gone")
+    assert [m.id for m in store.search("needle")] == [own.id]
+    both = store.search("needle", include_deleted=True)
+    assert {(m.id, m.session_id) for m in both} == {(own.id, "fork"), (kept.id, "gone")}
+
+
 def test_a_large_append_goes_in_chunks_shown_together(open_store: StoreFactory) -> None:
     store = open_store(append_chunk=3)
     store.create_session("big")

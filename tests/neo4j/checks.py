@@ -18,17 +18,17 @@ def assert_chains_intact(store: Any) -> None:
     every session's runs describe exactly the chain its HEAD walks."""
     two_prev = rows(
         store,
-        "MATCH (m:Message {tenant: $t})-[r:PREVIOUS]->() WITH m, count(r) AS n "
+        "MATCH (m:SGMessage {tenant: $t})-[r:PREVIOUS]->() WITH m, count(r) AS n "
         "WHERE n > 1 RETURN m.id AS id",
     )
     assert two_prev == []
     positions = rows(
         store,
-        "MATCH (m:Message {tenant: $t})-[:PREVIOUS]->(p) WHERE m.pos <> p.pos + 1 "
+        "MATCH (m:SGMessage {tenant: $t})-[:PREVIOUS]->(p) WHERE m.pos <> p.pos + 1 "
         "RETURN m.id AS id",
     )
     assert positions == []
-    for s in rows(store, "MATCH (s:Session {tenant: $t}) RETURN s.id AS id, s.length AS n"):
+    for s in rows(store, "MATCH (s:SGSession {tenant: $t}) RETURN s.id AS id, s.length AS n"):
         walked = [
             r["id"] for r in store.run_saved("session_history", id=s["id"])
         ]
@@ -39,7 +39,7 @@ def assert_chains_intact(store: Any) -> None:
 def assert_store_equals_server(store: Any) -> None:
     """Every session's history and lineage through the store API equal the saved Cypher's."""
     store.refresh()
-    sessions = [r["id"] for r in rows(store, "MATCH (s:Session {tenant: $t}) RETURN s.id AS id")]
+    sessions = [r["id"] for r in rows(store, "MATCH (s:SGSession {tenant: $t}) RETURN s.id AS id")]
     for sid in sessions:
         assert store_view(store, sid) == server_view(store, sid), sid
 

@@ -84,7 +84,7 @@ def test_sigkill_and_restart_mid_run(
         contents = [m.content for m in checker.messages(f"w{n}", -3)]
         assert contents == [f"{n}:{i}" for i in range(PER_WRITER - 3, PER_WRITER)]
         assert [f for f in checker.children(f"w{n}")] == forks[n]
-    counts = tenant_query(checker, "MATCH (m:Message {tenant: $t}) RETURN m.id AS id") or []
+    counts = tenant_query(checker, "MATCH (m:SGMessage {tenant: $t}) RETURN m.id AS id") or []
     duplicates = sum(c - 1 for c in Counter(r["id"] for r in counts).values())
     assert duplicates == 0 and len(counts) == WRITERS * PER_WRITER
     assert_chains_intact(checker)

@@ -89,7 +89,7 @@ def test_mirror_equals_cypher_on_random_trees(
     fresh = open_tenant(neo4j_info, tenant)  # opened afterwards: loads what it is asked
     try:
         sessions = sorted(
-            r["id"] for r in rows(store, "MATCH (s:Session {tenant: $t}) RETURN s.id AS id")
+            r["id"] for r in rows(store, "MATCH (s:SGSession {tenant: $t}) RETURN s.id AS id")
         )
         fanout = {r["id"]: r["forks"] for r in store.run_saved("fork_fanout")}
         for sid in sessions:

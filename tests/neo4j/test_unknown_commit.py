@@ -94,7 +94,7 @@ def shape(driver: Driver, tenant: str) -> list[str]:
     out = []
     for r in records:
         props = {k: _named(v) for k, v in r["props"].items() if k not in VOLATILE}
-        if "Session" in r["what"]:
+        if "SGSession" in r["what"]:
             props["id"] = _named(r["props"]["id"])
         out.append(
             repr([r["kind"], r["what"], sorted(props.items()), _named(r["a"]), _named(r["b"])])
