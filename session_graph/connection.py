@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from neo4j.exceptions import AuthError
@@ -13,10 +14,15 @@ from session_graph.runtime import ConnectionInfo, resolve_connection, wait_for_b
 
 
 def ready_connection(
-    settings: Settings, *, instance: str = "default", allow_docker: bool = False
+    settings: Settings,
+    *,
+    instance: str = "default",
+    allow_docker: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> ConnectionInfo:
     """The configured server (``SESSION_GRAPH_NEO4J_URI``), else a local one; waits until it
-    answers (bounded by ``connect_timeout``). Blocks while a local server starts.
+    answers (bounded by ``connect_timeout``). Blocks while a local server starts; ``check``
+    is called before every attempt (progress, or raise to stop waiting).
 
     Raises:
         ConfigError: the configured host does not resolve (said at once, not after the wait),
@@ -26,10 +32,10 @@ def ready_connection(
     if info.source == "uri":
         check_resolves(info.uri)
     try:
-        wait_for_bolt(info, settings.connect_timeout, query=True)
+        wait_for_bolt(info, settings.connect_timeout, query=True, check=check)
     except AuthError as exc:
         raise ConfigError(
-            f"Neo4j at {info.uri} refused the login of user {info.user!r} ({exc.message}); "
+            f"Neo4j refused the login of user {info.user!r} at {info.uri} ({exc.message}); "
             "check SESSION_GRAPH_NEO4J_USER and SESSION_GRAPH_NEO4J_PASSWORD"
         ) from None
     return info

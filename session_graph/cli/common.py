@@ -314,7 +314,7 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         setup: apply pending schema migrations first (``init`` and ``demo``); otherwise a
             database without the schema is an error that says to run ``init``.
     """
-    from session_graph.runtime import resolve_connection, wait_for_bolt
+    from session_graph.connection import ready_connection
 
     settings = load_settings()
     began = time.monotonic()
@@ -332,8 +332,7 @@ def connect(*, setup: bool = False) -> Iterator[Connected]:
         )
     uri = str(settings.neo4j_uri)
     with Waiting(f"connecting to Neo4j at {uri}") as waiting:
-        info = resolve_connection(settings)
-        wait_for_bolt(info, settings.connect_timeout, query=True, check=waiting.tick)
+        info = ready_connection(settings, check=waiting.tick)
     store = SessionStore.connect_to(info, settings)
     try:
         applied = store.setup() if setup else []
