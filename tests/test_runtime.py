@@ -164,3 +164,19 @@ def test_docker_check_is_fast_and_never_raises() -> None:
     started = time.monotonic()
     assert docker_available(timeout=2.0) in (True, False)
     assert time.monotonic() - started < 3
+
+
+def test_wait_exit_reports_progress_until_the_process_exits() -> None:
+    """``neo4j stop`` shows progress through this callback while the server shuts down."""
+    import subprocess
+
+    from session_graph.runtime import process
+
+    # A grandchild, as the server is: not ours to reap, so it never lingers as a zombie.
+    pid = int(subprocess.check_output(["sh", "-c", "sleep 1 >/dev/null & echo $!"]))
+    seen: list[float] = []
+    assert process.wait_exit(pid, 0.3, seen.append) is False  # still running
+    assert seen and seen == sorted(seen) and seen[-1] < 0.3
+    seen.clear()
+    assert process.wait_exit(pid, 30.0, seen.append) is True
+    assert seen and seen[-1] < 30.0

@@ -12,6 +12,7 @@ from rich.text import Text
 from session_graph.cli.common import (
     ErrorHandlingGroup,
     JsonOpt,
+    Waiting,
     app,
     connect,
     err,
@@ -93,8 +94,8 @@ def stop(instance: InstanceOpt = "default") -> None:
     if not local.status().running:
         out().print(f"local Neo4j (instance {instance!r}) is not running")
         return
-    with err().status("Stopping the local Neo4j server..."):
-        local.stop()
+    with Waiting("stopping the local Neo4j server") as waiting:
+        local.stop(progress=waiting.tick)
     out().print(f"stopped local Neo4j (instance {instance!r})")
 
 

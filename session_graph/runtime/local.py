@@ -113,14 +113,19 @@ class LocalNeo4j:
             self.jars.ensure(console=self.console)
             return self._launch(java, state, wait, progress)
 
-    def stop(self, timeout: float = 60.0) -> None:
-        """Shut the server down cleanly (SIGTERM; SIGKILL after ``timeout`` seconds)."""
+    def stop(
+        self, timeout: float = 60.0, *, progress: Callable[[float], None] | None = None
+    ) -> None:
+        """Shut the server down cleanly (SIGTERM; SIGKILL after ``timeout`` seconds).
+
+        ``progress`` is called often while the server shuts down, with the seconds waited.
+        """
         with file_lock(self._lock_file, timeout=timeout, what=f"instance {self.instance!r} lock"):
             state = self._read_state()
             if state is not None and self._owns(state["pid"]):
                 pid = state["pid"]
                 process.signal_pid(pid, signal.SIGTERM)
-                if not process.wait_exit(pid, timeout):
+                if not process.wait_exit(pid, timeout, progress):
                     process.signal_pid(pid, signal.SIGKILL)
                     process.wait_exit(pid, 30.0)
             self.state_file.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 # Children started by this process, kept so they are reaped (a killed child would otherwise stay
@@ -74,22 +75,32 @@ def signal_pid(pid: int, sig: signal.Signals) -> None:
         os.kill(pid, sig)
 
 
-def wait_exit(pid: int, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for ``pid`` to exit; True if it did."""
-    deadline = time.monotonic() + timeout
+def wait_exit(
+    pid: int, timeout: float, progress: Callable[[float], None] | None = None
+) -> bool:
+    """Wait up to ``timeout`` seconds for ``pid`` to exit; True if it did.
+
+    ``progress`` is called every 0.1 s with the seconds waited so far.
+    """
+    began = time.monotonic()
+    deadline = began + timeout
     proc = _children.get(pid)
-    if proc is not None:
-        try:
-            proc.wait(timeout=max(timeout, 0))
-        except subprocess.TimeoutExpired:
-            return False
-        _children.pop(pid, None)
-        return True
-    while is_alive(pid):
+    while True:
+        if proc is not None:
+            try:
+                proc.wait(timeout=0.1)
+                _children.pop(pid, None)
+                return True
+            except subprocess.TimeoutExpired:
+                pass
+        elif not is_alive(pid):
+            return True
+        else:
+            time.sleep(0.1)
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.1)
-    return True
+        if progress is not None:
+            progress(time.monotonic() - began)
 
 
 def port_is_free(port: int) -> bool:
