@@ -20,6 +20,7 @@ from session_graph.cli.common import (
     connect,
     one_line,
     out,
+    parse_json,
     print_json,
     pydantic_problems,
     resolve,
@@ -46,12 +47,7 @@ class Role(str, Enum):
 def _json_object(text: str | None, what: str) -> dict[str, Any]:
     if text is None:
         return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"{what} needs a JSON object: {exc}") from None
-    except RecursionError:
-        raise ValidationError(f"{what} nests too deeply") from None
+    value = parse_json(text, what)
     if not isinstance(value, dict):
         raise ValidationError(f"{what} needs a JSON object, got {type(value).__name__}")
     return value
@@ -170,13 +166,7 @@ def read_messages(stream: Iterable[bytes], source: str, max_bytes: int) -> Itera
     for n, line in lines:
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"{source} line {n}: not JSON ({exc.msg})") from None
-        except RecursionError:
-            raise ValidationError(f"{source} line {n}: nests too deeply") from None
-        yield _message(value, f"{source} line {n}", max_bytes)
+        yield _message(parse_json(line, f"{source} line {n}"), f"{source} line {n}", max_bytes)
 
 
 def _from_arguments(roles: list[Role], contents: list[str]) -> list[dict[str, Any]]:

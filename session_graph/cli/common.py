@@ -94,6 +94,16 @@ JsonOpt = Annotated[
 ]
 
 
+def parse_json(text: str, where: str) -> Any:
+    """``text`` as JSON; bad or too deeply nested JSON is a ValidationError naming ``where``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{where}: not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValidationError(f"{where}: nests too deeply") from None
+
+
 def one_line(text: str) -> str:
     """``text`` with its lines joined by spaces (error messages are one line)."""
     return " ".join(part.strip() for part in text.strip().splitlines() if part.strip())

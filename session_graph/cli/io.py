@@ -15,7 +15,15 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from session_graph.cli.common import SessionArg, app, connect, load_settings, out, resolve
+from session_graph.cli.common import (
+    SessionArg,
+    app,
+    connect,
+    load_settings,
+    out,
+    parse_json,
+    resolve,
+)
 from session_graph.errors import ValidationError
 from session_graph.models import MAX_INT
 from session_graph.store import SessionStore
@@ -132,12 +140,7 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
             raise ValidationError(f"--param takes name=value (or name:=JSON), got {pair!r}")
         if name.endswith(":"):
             name = name[:-1]
-            try:
-                params[name] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise ValidationError(f"--param {name}:= needs JSON: {exc}") from None
-            except RecursionError:
-                raise ValidationError(f"--param {name}: nests too deeply") from None
+            params[name] = parse_json(value, f"--param {name}:=")
         else:
             params[name] = value
         if name == "tenant":

@@ -20,7 +20,7 @@ by taking this release's schema away first (``previous_release``); setup brings 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -394,6 +394,13 @@ def run_all(statements: list[str]) -> Callable[[Driver], None]:
     return run
 
 
+def assert_schema_is_ours(driver: Driver, keep: Iterable[str] = ()) -> None:
+    """Our schema names are all there, and none of the old ones but those in ``keep``."""
+    names = names_in(driver)
+    assert set(SCHEMA) <= names
+    assert not (set(OLD_CONSTRAINTS) | set(OLD_INDEXES)) - set(keep) & names
+
+
 def assert_moved(
     driver: Driver,
     tenant: str,
@@ -437,9 +444,7 @@ def test_previous_release_database_moves_to_our_labels_and_names(
 
     assert set(labels_of(neo4j_driver, tenant)) == {("SGSession",), ("SGMessage",)}
     assert_moved(neo4j_driver, tenant, ours, ours_before, old_reading, neo4j_info)
-    names = names_in(neo4j_driver)
-    assert set(SCHEMA) <= names
-    assert not (set(OLD_CONSTRAINTS) | set(OLD_INDEXES)) & names
+    assert_schema_is_ours(neo4j_driver)
     assert neo4j_driver.execute_query("MATCH (v:SchemaMigration) RETURN v").records == []
     records = neo4j_driver.execute_query(
         "MATCH (v:SGSchemaMigration) RETURN v.version AS v, v.adopted_at IS NOT NULL AS adopted "
@@ -493,9 +498,7 @@ def test_other_software_beside_a_previous_release_database_keeps_everything(
     assert schema(neo4j_driver, foreign_names) == foreign_schema
     assert_moved(neo4j_driver, tenant, ours, ours_before, old_reading, neo4j_info)
     assert labels_of(neo4j_driver, tenant) == {**moved, ("Session",): 3, ("Message",): 1}
-    names = names_in(neo4j_driver)
-    assert set(SCHEMA) <= names
-    assert not (set(OLD_CONSTRAINTS) | set(OLD_INDEXES)) - set(foreign_names) & names
+    assert_schema_is_ours(neo4j_driver, keep=foreign_names)
     with open_store(neo4j_info, legacy) as store:
         store.connect()
         assert [m.content for m in store.messages("LFF")] == ["l0", "l1", "l2", "lf0"]
@@ -526,9 +529,7 @@ def test_release_0_1_database_drops_its_change_log_schema(
     tenant = f"legacy-{uuid.uuid4().hex[:8]}"
     neo4j_driver.execute_query(OLD_GRAPH, t=tenant)
     assert Neo4jBackend(neo4j_driver).setup() == ["0003_runs", "0004_own_labels"]
-    names = names_in(neo4j_driver)
-    assert set(SCHEMA) <= names
-    assert not (set(OLD_CONSTRAINTS) | set(OLD_INDEXES)) & names
+    assert_schema_is_ours(neo4j_driver)
     assert labels_of(neo4j_driver, tenant) == {("SGSession",): 3, ("SGMessage",): 8}
 
 
@@ -577,9 +578,7 @@ def test_a_crash_while_moving_ends_in_the_same_graph(
         assert store.setup() == ["0004_own_labels"]
     assert set(labels_of(neo4j_driver, tenant)) == {("SGSession",), ("SGMessage",)}
     assert_moved(neo4j_driver, tenant, ours, ours_before, old_reading, neo4j_info)
-    names = names_in(neo4j_driver)
-    assert set(SCHEMA) <= names
-    assert not (set(OLD_CONSTRAINTS) | set(OLD_INDEXES)) & names
+    assert_schema_is_ours(neo4j_driver)
 
 
 def test_setup_refuses_another_index_with_one_of_our_names(
