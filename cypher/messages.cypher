@@ -4,7 +4,10 @@
 // history that holds it. Only properties with a value are stored. Forks share messages.
 // Rows come back as lists: [id, session_id, pos, role, content, content_enc,
 // created_at (epoch ms), provider, model, input_tokens, output_tokens, cost, tool_name,
-// tool_call_id, metadata, copied_from].
+// tool_call_id, name, native_format, metadata, copied_from, kind, body, body_enc].
+// `kind` is absent for plain chat messages ('message'); `tool_names` lists the tools an
+// assistant message calls; `body` is JSON text of the structured parts, tool calls and the
+// framework's native form (`body_enc` when content is encrypted).
 
 // name: append
 // Appends $rows (maps of message properties) to session $id as its newest messages, in one
@@ -108,8 +111,9 @@ CALL (s, lo, hi, bounds) {
   WITH m ORDER BY m.pos
   RETURN collect([m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
                   m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
-                  m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
-                  m.copied_from]) AS rows
+                  m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.name,
+                  m.native_format, m.metadata, m.copied_from, m.kind, m.body,
+                  m.body_enc]) AS rows
 }
 RETURN n AS length, s.version AS version, rows
 
@@ -119,8 +123,8 @@ UNWIND $ids AS id
 MATCH (m:SGMessage {tenant: $tenant, id: id})
 RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
         m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
-        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
-        m.copied_from] AS row
+        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.name,
+        m.native_format, m.metadata, m.copied_from, m.kind, m.body, m.body_enc] AS row
 
 // name: pop
 // Removes a session's newest message from its history if it is still $expect (the caller read
@@ -212,8 +216,8 @@ WITH m ORDER BY m.created_at DESC, m.id
 LIMIT $limit
 RETURN [m.id, m.session_id, m.pos, m.role, m.content, m.content_enc,
         m.created_at.epochMillis, m.provider, m.model, m.input_tokens,
-        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.metadata,
-        m.copied_from] AS row
+        m.output_tokens, m.cost, m.tool_name, m.tool_call_id, m.name,
+        m.native_format, m.metadata, m.copied_from, m.kind, m.body, m.body_enc] AS row
 
 // name: encrypted_content
 // Whether any message content of the tenant is encrypted at rest (search cannot read it).

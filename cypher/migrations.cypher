@@ -58,6 +58,31 @@ FOR (s:SGSession) ON (s.tenant, s.status);
 CREATE INDEX session_graph_session_root IF NOT EXISTS
 FOR (s:SGSession) ON (s.tenant, s.root)
 
+// name: 0005_rich_messages
+// Messages gain structure of their own: `name`, `kind` (absent for chat messages),
+// `tool_names` (the tools an assistant message calls, a list Cypher reads) and `body` (JSON
+// text of content parts, tool calls and a framework's native form; `body_enc` when content is
+// encrypted). Tool results are looked up by tool (tool usage on dashboards). Setup then lifts
+// the tool calls earlier writers kept in metadata as `tool_calls` into first-class tool calls
+// (tool_calls_in_metadata / lift_tool_calls below); the metadata itself is left as it was.
+CREATE INDEX session_graph_message_tool IF NOT EXISTS
+FOR (m:SGMessage) ON (m.tenant, m.tool_name)
+
+// name: 0006_checkpoints
+// LangGraph checkpoints (cypher/checkpoints.cypher): a thread's checkpoints by generation,
+// namespace and id (newest first), checkpoints by run (delete_for_runs), pending writes by
+// checkpoint, and channel values, unique per thread, generation, namespace, channel and
+// version (a value that does not change between checkpoints is stored once).
+CREATE INDEX session_graph_checkpoint_lookup IF NOT EXISTS
+FOR (c:SGCheckpoint) ON (c.tenant, c.thread_id, c.gen, c.ns, c.id);
+CREATE INDEX session_graph_checkpoint_run IF NOT EXISTS
+FOR (c:SGCheckpoint) ON (c.tenant, c.run_id);
+CREATE INDEX session_graph_checkpoint_write_lookup IF NOT EXISTS
+FOR (w:SGCheckpointWrite) ON (w.tenant, w.thread_id, w.gen, w.ns, w.checkpoint_id);
+CREATE CONSTRAINT session_graph_channel_value_key IF NOT EXISTS
+FOR (b:SGChannelValue) REQUIRE (b.tenant, b.thread_id, b.gen, b.ns, b.channel, b.version)
+IS UNIQUE
+
 // name: applied_migrations
 // Versions already applied, oldest first; `adopted` when an older release applied it (its
 // record was a (:SchemaMigration) node, see adopt_migrations).
@@ -202,3 +227,22 @@ WHERE c.tenant IS :: STRING NOT NULL AND c.seq IS :: INTEGER NOT NULL
 WITH c LIMIT $batch
 DELETE c
 RETURN count(*) AS deleted
+
+// name: tool_calls_in_metadata
+// A batch of messages, after element $after in element order, whose metadata JSON holds
+// $key (the quoted key "tool_calls") and that have no body yet: for lift_tool_calls.
+MATCH (m:SGMessage)
+WHERE m.metadata CONTAINS $key AND m.body IS NULL AND m.body_enc IS NULL
+  AND elementId(m) > $after
+RETURN elementId(m) AS element, m.metadata AS metadata
+ORDER BY element
+LIMIT $batch
+
+// name: lift_tool_calls
+// Gives the messages $rows ([{element, body, tool_names}]) their first-class tool calls,
+// unless a body was written meanwhile.
+UNWIND $rows AS row
+MATCH (m:SGMessage)
+WHERE elementId(m) = row.element AND m.body IS NULL AND m.body_enc IS NULL
+SET m.body = row.body, m.tool_names = row.tool_names
+RETURN count(m) AS lifted

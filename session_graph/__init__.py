@@ -30,6 +30,7 @@ from session_graph.models import (
     PurgeReport,
     Session,
     Strategy,
+    ToolCall,
 )
 from session_graph.store import AsyncSessionStore, SessionStore
 
@@ -64,6 +65,7 @@ __all__ = [
     "Settings",
     "StorageError",
     "Strategy",
+    "ToolCall",
     "ValidationError",
     "__version__",
 ]

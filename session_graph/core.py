@@ -26,6 +26,7 @@ from session_graph.models import (
     NewMessage,
     NewSession,
     Session,
+    ToolCall,
     check_metadata,
     check_text,
     name_sequence,
@@ -226,12 +227,43 @@ def prepare_messages(
                 f"message content is {size} bytes; the limit is {settings.max_message_bytes} "
                 "(SESSION_GRAPH_MAX_MESSAGE_BYTES)"
             )
+        if m.parts or m.tool_calls or m.native is not None:
+            size = len((message_body(m) or "").encode("utf-8"))
+            if size > settings.max_message_bytes:
+                raise LimitExceededError(
+                    f"message body (parts, tool calls, native form) is {size} bytes as JSON; "
+                    f"the limit is {settings.max_message_bytes} (SESSION_GRAPH_MAX_MESSAGE_BYTES)"
+                )
         metadata_json(m.metadata, settings)
         if m.id is not None:
             if m.id in seen:
                 raise ValidationError(f"message id {m.id} appears twice in one append")
             seen.add(m.id)
     return prepared
+
+
+def body_json(
+    parts: Sequence[Mapping[str, Any]] = (),
+    tool_calls: Sequence[ToolCall] = (),
+    native: Mapping[str, Any] | None = None,
+) -> str | None:
+    """The structured part of a message as stored JSON text, or None when it has none. Keys
+    keep their order: a framework's native form comes back as it was given."""
+    body: dict[str, Any] = {}
+    if parts:
+        body["parts"] = list(parts)
+    if tool_calls:
+        body["tool_calls"] = [c.model_dump(exclude_none=True) for c in tool_calls]
+    if native is not None:
+        body["native"] = native
+    if not body:
+        return None
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def message_body(item: NewMessage) -> str | None:
+    """``body_json`` of a message to append."""
+    return body_json(item.parts, item.tool_calls, item.native)
 
 
 def message_row(
@@ -246,6 +278,13 @@ def message_row(
             row[name] = value
     if item.metadata:
         row["metadata"] = to_json(item.metadata)
+    if item.kind != "message":
+        row["kind"] = item.kind
+    if item.tool_calls:
+        row["tool_names"] = [c.name for c in item.tool_calls]
+    body = message_body(item)
+    if body is not None:
+        row.update(codec.encode_body(body))
     if copied_from is not None:
         row["copied_from"] = copied_from
     return row
@@ -284,10 +323,18 @@ def messages_from_rows(rows: list[MessageRow], codec: ContentCodec) -> list[Mess
     out = []
     for row in rows:
         (mid, owner, pos, role, content, enc, created, provider, model, tin, tout, cost, tool,
-         call, meta, copied) = row  # fmt: skip
+         call, name, native_format, meta, copied, kind, body, body_enc) = row  # fmt: skip
         stamp = times.get(created)
         if stamp is None:
             stamp = times[created] = from_ms(created)
+        parts: tuple[dict[str, Any], ...] = ()
+        calls: tuple[ToolCall, ...] = ()
+        native = None
+        if body is not None or body_enc is not None:
+            found = json.loads(body if body_enc is None else codec.decode_pair(None, body_enc))
+            parts = tuple(found.get("parts", ()))
+            calls = tuple(ToolCall.model_construct(**c) for c in found.get("tool_calls", ()))
+            native = found.get("native")
         out.append(
             _message(
                 {
@@ -306,6 +353,12 @@ def messages_from_rows(rows: list[MessageRow], codec: ContentCodec) -> list[Mess
                     "tool_call_id": call,
                     "metadata": json.loads(meta) if meta else {},
                     "copied_from": copied,
+                    "name": name,
+                    "kind": kind or "message",
+                    "parts": parts,
+                    "tool_calls": calls,
+                    "native": native,
+                    "native_format": native_format,
                 }
             )
         )
@@ -342,6 +395,12 @@ def message_from_item(
         tool_call_id=item.tool_call_id,
         metadata=dict(item.metadata),
         copied_from=copied_from,
+        name=item.name,
+        kind=item.kind,
+        parts=item.parts,
+        tool_calls=item.tool_calls,
+        native=item.native,
+        native_format=item.native_format,
     )
 
 

@@ -47,6 +47,13 @@ class ContentCodec:
         token = self._fernet.encrypt(content.encode("utf-8")).decode("ascii")
         return {"content": None, "content_enc": token}
 
+    def encode_body(self, body: str) -> dict[str, str]:
+        """A message's structured body (parts, tool calls, native form; JSON text) as stored:
+        encrypted with the content, since it holds the same words."""
+        if self._fernet is None:
+            return {"body": body}
+        return {"body_enc": self._fernet.encrypt(body.encode("utf-8")).decode("ascii")}
+
     def decode(self, props: dict[str, object]) -> str:
         content = props.get("content")
         return self.decode_pair(None if content is None else str(content), props.get("content_enc"))

@@ -100,7 +100,7 @@ class _Agent:
         fields: dict[str, Any] = {"role": role, "content": content, "created_at": self.clock}
         meta = dict(metadata or {})
         if tool_calls:
-            meta["tool_calls"] = tool_calls
+            fields["tool_calls"] = tool_calls
         if model is not None:
             context = sum(estimate_tokens(m.content) for m in self.store.messages(session_id))
             calls = sum(estimate_tokens(str(c)) for c in tool_calls or [])
@@ -123,7 +123,7 @@ class _Agent:
 
 
 def _call(call_id: str, name: str, **arguments: Any) -> list[dict[str, Any]]:
-    return [{"id": call_id, "type": "function", "name": name, "arguments": arguments}]
+    return [{"id": call_id, "name": name, "arguments": arguments}]
 
 
 def clean_demo(store: SessionStore) -> int:

@@ -215,7 +215,8 @@ def _message_json(m: Message) -> dict[str, Any]:
         "position": m.position, "role": m.role, "content": m.content,
         "created_at": m.created_at.isoformat(), "provider": m.provider, "model": m.model,
         "input_tokens": m.input_tokens, "output_tokens": m.output_tokens, "cost": m.cost,
-        "tool_name": m.tool_name,
+        "tool_name": m.tool_name, "kind": m.kind,
+        "tool_calls": [c.name for c in m.tool_calls],
     }  # fmt: skip
 
 

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
 
 from session_graph.errors import ValidationError
 from session_graph.ids import BYTES_TYPES, not_text, validate_message_id, validate_name
@@ -106,6 +115,80 @@ class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
 
+MAX_NAME = 256
+MAX_KIND = 64
+TEXT_KEYS = ("text",)
+
+
+def check_json_object(value: dict[str, Any], what: str) -> dict[str, Any]:
+    """A JSON object nesting at most 32 levels (metadata rules, under another name)."""
+    try:
+        return check_metadata(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("metadata", what, 1)) from None
+
+
+def parts_text(parts: Any) -> str:
+    """The text of content parts: every part's str ``text``, joined with "" (as LangChain's
+    ``.text`` and the OpenAI SDK's output text do)."""
+    if not isinstance(parts, list | tuple):
+        return ""
+    return "".join(
+        p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+    )
+
+
+class ToolCall(_Input):
+    """A call a message makes to a tool: the framework's call id, the tool's name and its
+    arguments exactly as the framework gave them (a dict, or JSON text for OpenAI)."""
+
+    id: str | None = Field(default=None, max_length=MAX_NAME)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    arguments: JsonValue = None
+
+    @field_validator("id", "name", mode="before")
+    @classmethod
+    def _not_bytes(cls, value: Any, info: ValidationInfo) -> Any:
+        return no_bytes(value, "tool call " + str(info.field_name))
+
+    @field_validator("id", "name")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return check_text(value, "tool call text")
+
+    @field_validator("arguments")
+    @classmethod
+    def _arguments(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return check_text(value, "tool call arguments")
+        check_json_object({"arguments": value}, "tool call arguments")
+        return value
+
+
+
+def calls_from_metadata(metadata: str | None) -> list[ToolCall]:
+    """Tool calls an earlier writer kept in message metadata as ``tool_calls`` (JSON text), in
+    the shapes frameworks use: ``{id, name, arguments}``, LangChain's ``{id, name, args}`` or
+    OpenAI chat's ``{id, type, function: {name, arguments}}``. Anything else gives ``[]``:
+    only calls that are unmistakably calls are lifted (schema migration 0005)."""
+    try:
+        found = json.loads(metadata or "{}").get("tool_calls")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(found, list) or not found:
+        return []
+    calls = []
+    for item in found:
+        if not isinstance(item, dict):
+            return []
+        spec: dict[str, Any] = item["function"] if isinstance(item.get("function"), dict) else item
+        arguments = spec.get("arguments", spec.get("args"))
+        try:
+            calls.append(ToolCall(id=item.get("id"), name=spec.get("name"), arguments=arguments))
+        except PydanticValidationError:
+            return []
+    return calls
+
 class NewMessage(_Input):
     """A message to append. ``id`` may be given (a UUID) to make retries idempotent.
 
@@ -126,13 +209,71 @@ class NewMessage(_Input):
     tool_name: str | None = Field(default=None, max_length=256)
     tool_call_id: str | None = Field(default=None, max_length=256)
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=MAX_NAME)
+    kind: str = Field(default="message", max_length=MAX_KIND)
+    parts: tuple[dict[str, JsonValue], ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    native: dict[str, JsonValue] | None = None
+    native_format: str | None = Field(default=None, max_length=MAX_KIND)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _content_from_parts(cls, data: Any) -> Any:
+        # Dashboards read `content`: a message given as parts gets their text there.
+        if isinstance(data, dict) and data.get("parts") and not data.get("content"):
+            text = parts_text(data["parts"])
+            if text:
+                data = {**data, "content": text}
+        return data
 
     @field_validator(
-        "role", "content", "id", "provider", "model", "tool_name", "tool_call_id", mode="before"
+        "role",
+        "content",
+        "id",
+        "provider",
+        "model",
+        "tool_name",
+        "tool_call_id",
+        "name",
+        "kind",
+        "native_format",
+        mode="before",
     )
     @classmethod
     def _not_bytes(cls, value: Any, info: ValidationInfo) -> Any:
         return no_bytes(value, str(info.field_name))
+
+    @field_validator("parts", "tool_calls", mode="before")
+    @classmethod
+    def _sequence(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"{info.field_name} must be a list, not {type(value).__name__}")
+        return value
+
+    @field_validator("parts")
+    @classmethod
+    def _parts(cls, value: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        for i, part in enumerate(value):
+            if not isinstance(part.get("type"), str) or not part["type"]:
+                raise ValueError(f"part {i} needs a non-empty str 'type'")
+            check_json_object(part, f"part {i}")
+        return value
+
+    @field_validator("kind", "native_format")
+    @classmethod
+    def _label(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else validate_name(value, what=str(info.field_name))
+
+    @field_validator("native")
+    @classmethod
+    def _native(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else check_json_object(value, "native")
+
+    @model_validator(mode="after")
+    def _native_needs_format(self) -> NewMessage:
+        if self.native is not None and self.native_format is None:
+            raise ValueError("native needs native_format (who wrote it, e.g. 'langchain')")
+        return self
 
     @field_validator("input_tokens", "output_tokens", mode="before")
     @classmethod
@@ -173,7 +314,7 @@ class NewMessage(_Input):
     def _id(cls, value: str | None) -> str | None:
         return None if value is None else validate_message_id(value)
 
-    @field_validator("content", "provider", "model", "tool_name", "tool_call_id")
+    @field_validator("content", "provider", "model", "tool_name", "tool_call_id", "name")
     @classmethod
     def _text(cls, value: str | None) -> str | None:
         return check_text(value, "text")
@@ -329,6 +470,19 @@ class Message(_Output):
     tool_call_id: str | None = None
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
     copied_from: str | None = None
+    name: str | None = None
+    kind: str = "message"
+    parts: tuple[dict[str, JsonValue], ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    native: dict[str, JsonValue] | None = None
+    native_format: str | None = None
+
+    def as_new(self) -> NewMessage:
+        """This message's content and fields as a ``NewMessage`` to append elsewhere (a merge's
+        copies): no id and no time, so the copy gets its own."""
+        skip = ("id", "created_at")
+        fields = {k: getattr(self, k) for k in NewMessage.model_fields if k not in skip}
+        return NewMessage.model_construct(id=None, created_at=None, **fields)
 
 
 class ForkPoint(_Output):

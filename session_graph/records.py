@@ -21,6 +21,8 @@ OPTIONAL_FIELDS = (
     "cost",
     "tool_name",
     "tool_call_id",
+    "name",
+    "native_format",
 )
 """Message properties stored only when they have a value (lean rows)."""
 
@@ -35,6 +37,9 @@ MESSAGE_FIELDS = (
     *OPTIONAL_FIELDS,
     "metadata",
     "copied_from",
+    "kind",
+    "body",
+    "body_enc",
 )
 """The order of a message row: every read returns messages as lists in this order, with
 ``created_at`` in epoch milliseconds (a plain integer is far cheaper to move than a temporal)."""

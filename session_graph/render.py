@@ -239,6 +239,10 @@ def snippet(content: str, needle: str, *, around: int = 30) -> Text:
 
 def _info(m: Message, session_id: str) -> str:
     bits = [b for b in (m.model, m.tool_name) if b]
+    if m.kind != "message":
+        bits.insert(0, m.kind)
+    if m.tool_calls:
+        bits.append("calls " + ", ".join(c.name for c in m.tool_calls))
     if m.input_tokens is not None or m.output_tokens is not None:
         bits.append(f"{m.input_tokens or 0}/{m.output_tokens or 0} tok")
     if m.cost is not None:

@@ -279,6 +279,8 @@ for _bad in ["ab", 5, [("a", 1)]]:
     row("fork", "metadata", "s", id="new", metadata=_bad)
     row("fork", "fork_metadata", "s", id="new", fork_metadata=_bad)
 row("fork", "fork_metadata", "s", id="new", fork_metadata={"k": b"v"})
+for _bad in ["yes", 1, None]:
+    row("fork", "before", "s", id="new", before=_bad)
 
 for _bad in [True, 1.5, b"x", 2**70]:
     row("explore", "at", "s", _bad, ["a"])

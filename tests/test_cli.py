@@ -500,5 +500,5 @@ def test_the_command_list_is_what_the_readme_documents() -> None:
     assert command_paths() == [
         "demo", "init", "sessions", "show", "tree", "fork", "explore", "compare", "merge",
         "delete", "purge", "search", "new", "append", "pop", "clear", "edit", "export", "query",
-        "neo4j start", "neo4j stop", "neo4j status",
+        "checkpoints", "neo4j start", "neo4j stop", "neo4j status",
     ]  # fmt: skip

@@ -398,6 +398,7 @@ SCHEMA_QUERIES = {
     "0002_indexes",
     "0003_runs",
     "0004_own_labels",
+    "0005_rich_messages",
     "applied_migrations",
     "record_migration",
     "adopt_migrations",
@@ -408,6 +409,9 @@ SCHEMA_QUERIES = {
     # moving an older release's nodes to our labels runs over every tenant
     "unlabelled_sessions",
     "relabel_messages",
+    # lifting tool calls out of metadata (0005) runs over every tenant
+    "tool_calls_in_metadata",
+    "lift_tool_calls",
     "relabel_sessions",
     # the conversion of release 0.1 data runs once over every tenant
     "legacy_sessions",

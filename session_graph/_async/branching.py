@@ -9,6 +9,7 @@ from session_graph._async.backend import AsyncOps
 from session_graph._async.base import AsyncStoreBase
 from session_graph.core import (
     MessageInput,
+    check_bool,
     check_int,
     check_str,
     checked_message_id,
@@ -71,6 +72,7 @@ class AsyncBranchingMixin(AsyncStoreBase):
         tags: Sequence[str] = (),
         metadata: Mapping[str, Any] | None = None,
         fork_metadata: Mapping[str, Any] | None = None,
+        before: bool = False,
     ) -> Session:
         """Branch a session at a message: a new session whose history is the parent's up to it.
 
@@ -82,9 +84,12 @@ class AsyncBranchingMixin(AsyncStoreBase):
                 None forks at the newest message.
             id: the fork's session id (generated when omitted; give one for idempotent retries).
             reason, fork_metadata: kept on the FORKED_FROM relationship.
+            before: end the fork just before that message instead (to answer it anew; a fork
+                before the first message is empty).
         """
+        check_bool(before, "before")
         child = fork_child(self.settings, id, title, tags, metadata, reason, fork_metadata)
-        return (await self._fork(session_id, at, [child]))[0]
+        return (await self._fork(session_id, at, [child], before=before))[0]
 
     async def explore(
         self,

@@ -12,7 +12,7 @@ from session_graph.core import checked_session_id, message_from_row, message_row
 from session_graph.errors import MergeConflictError, SessionNotFoundError
 from session_graph.history import common_length
 from session_graph.ids import new_id
-from session_graph.models import MergeResult, NewMessage
+from session_graph.models import MergeResult
 
 
 class AsyncMergingMixin(AsyncStoreBase):
@@ -81,18 +81,7 @@ class AsyncMergingMixin(AsyncStoreBase):
                 new_ids = [new_id() for _ in originals]
                 rows_out = [
                     message_row(
-                        NewMessage(
-                            role=o.role,
-                            content=o.content,
-                            provider=o.provider,
-                            model=o.model,
-                            input_tokens=o.input_tokens,
-                            output_tokens=o.output_tokens,
-                            cost=o.cost,
-                            tool_name=o.tool_name,
-                            tool_call_id=o.tool_call_id,
-                            metadata=o.metadata,
-                        ),
+                        o.as_new(),
                         mid,
                         self.codec,
                         copied_from=o.id,

@@ -10,6 +10,7 @@ from session_graph._sync.backend import Ops
 from session_graph._sync.base import StoreBase
 from session_graph.core import (
     MessageInput,
+    check_bool,
     check_int,
     check_str,
     checked_message_id,
@@ -72,6 +73,7 @@ class BranchingMixin(StoreBase):
         tags: Sequence[str] = (),
         metadata: Mapping[str, Any] | None = None,
         fork_metadata: Mapping[str, Any] | None = None,
+        before: bool = False,
     ) -> Session:
         """Branch a session at a message: a new session whose history is the parent's up to it.
 
@@ -83,9 +85,12 @@ class BranchingMixin(StoreBase):
                 None forks at the newest message.
             id: the fork's session id (generated when omitted; give one for idempotent retries).
             reason, fork_metadata: kept on the FORKED_FROM relationship.
+            before: end the fork just before that message instead (to answer it anew; a fork
+                before the first message is empty).
         """
+        check_bool(before, "before")
         child = fork_child(self.settings, id, title, tags, metadata, reason, fork_metadata)
-        return (self._fork(session_id, at, [child]))[0]
+        return (self._fork(session_id, at, [child], before=before))[0]
 
     def explore(
         self,

@@ -36,6 +36,7 @@ from tenacity import (
 
 from session_graph import queries
 from session_graph._sync.backend import Backend, Ops, T
+from session_graph.core import body_json
 from session_graph.errors import (
     ConflictError,
     LimitExceededError,
@@ -44,6 +45,7 @@ from session_graph.errors import (
     StorageError,
 )
 from session_graph.history import Runs
+from session_graph.models import calls_from_metadata
 from session_graph.records import (
     WRITABLE_CLOSED,
     AppendOutcome,
@@ -61,7 +63,16 @@ from session_graph.records import (
 log = logging.getLogger("session_graph.neo4j")
 
 OWN_LABELS = "0004_own_labels"
-MIGRATIONS = ["0001_constraints", "0002_indexes", "0003_runs", OWN_LABELS]
+RICH_MESSAGES = "0005_rich_messages"
+CHECKPOINTS = "0006_checkpoints"  # LangGraph checkpoints (cypher/checkpoints.cypher)
+MIGRATIONS = [
+    "0001_constraints",
+    "0002_indexes",
+    "0003_runs",
+    OWN_LABELS,
+    RICH_MESSAGES,
+    CHECKPOINTS,
+]
 ADOPTABLE = MIGRATIONS[:3]
 """Versions releases before 0004 recorded on ``(:SchemaMigration)`` nodes (setup adopts them)."""
 
@@ -108,6 +119,9 @@ SCHEMA = {
         False, "SGSession", ("tenant", "status"), OWN_LABELS
     ),
     "session_graph_session_root": SchemaItem(False, "SGSession", ("tenant", "root"), OWN_LABELS),
+    "session_graph_message_tool": SchemaItem(
+        False, "SGMessage", ("tenant", "tool_name"), RICH_MESSAGES
+    ),
 }
 """The constraints and indexes this release keeps (cypher/migrations.cypher)."""
 CHANGE_KINDS = ["append", "reset"]
@@ -542,6 +556,8 @@ class Neo4jBackend(Backend):
                 self._convert_legacy()
                 self._relabel()
                 self._drop_old_schema(applied)
+            if version == RICH_MESSAGES:
+                self._lift_tool_calls()
             self._statement(queries.cypher("record_migration"), {"version": version}, True)
             done.append(version)
         self._check_schema()
@@ -587,6 +603,29 @@ class Neo4jBackend(Backend):
             params = {"batch": 10_000, "kinds": CHANGE_KINDS}
             while (self._statement(queries.cypher(name), params, True))[0]["deleted"]:
                 pass
+
+    def _lift_tool_calls(self) -> None:
+        """Tool calls earlier writers kept in message metadata (``tool_calls``, as the demo
+        did) become first-class, in batches: a crash leaves the rest for the next setup."""
+        after = ""
+        while True:
+            found = self._statement(
+                queries.cypher("tool_calls_in_metadata"),
+                {"after": after, "batch": self.relabel_batch, "key": '"tool_calls"'},
+                False,
+            )
+            if not found:
+                return
+            after = found[-1]["element"]
+            rows = []
+            for rec in found:
+                calls = calls_from_metadata(rec["metadata"])
+                if calls:
+                    body = body_json(tool_calls=calls)
+                    names = [c.name for c in calls]
+                    rows.append({"element": rec["element"], "body": body, "tool_names": names})
+            if rows:
+                self._statement(queries.cypher("lift_tool_calls"), {"rows": rows}, True)
 
     def _relabel(self) -> None:
         """Move the sessions and messages an older release wrote to our labels, in batches

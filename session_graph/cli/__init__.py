@@ -9,6 +9,7 @@ import typer
 # Imported for their side effect: each module registers its commands on ``app``, in the
 # order ``--help`` lists them.
 from session_graph.cli import demo, server, sessions, build, io  # noqa: F401  # isort: skip
+from session_graph.cli import checkpoints  # noqa: F401  # isort: skip
 from session_graph.cli.common import app, report
 
 

@@ -284,6 +284,8 @@ def old_release_cypher(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 IDS = ["R", "F", "FF", "EA", "EB", "Q"]
+SINCE_0004 = MIGRATIONS[MIGRATIONS.index("0004_own_labels") :]
+"""What setup applies to a database the release before 0004 made."""
 
 
 def write_tree(store: Any) -> None:
@@ -440,7 +442,7 @@ def test_previous_release_database_moves_to_our_labels_and_names(
     ours_before = nodes_state(neo4j_driver, ours, OLD_LABELS)
 
     with open_store(neo4j_info, tenant) as store:
-        assert store.setup() == ["0004_own_labels"]
+        assert store.setup() == SINCE_0004
 
     assert set(labels_of(neo4j_driver, tenant)) == {("SGSession",), ("SGMessage",)}
     assert_moved(neo4j_driver, tenant, ours, ours_before, old_reading, neo4j_info)
@@ -454,7 +456,7 @@ def test_previous_release_database_moves_to_our_labels_and_names(
         ("0001_constraints", True),
         ("0002_indexes", True),
         ("0003_runs", True),
-        ("0004_own_labels", False),
+        *((version, False) for version in SINCE_0004),
     ]
     with open_store(neo4j_info, tenant) as store:  # and it works on
         store.connect()
@@ -492,7 +494,7 @@ def test_other_software_beside_a_previous_release_database_keeps_everything(
     assert all(row["labelsOrTypes"] != ["Session"] for row in foreign_schema.values())
 
     with open_store(neo4j_info, tenant) as store:
-        assert store.setup() == ["0004_own_labels"]
+        assert store.setup() == SINCE_0004
 
     assert nodes_state(neo4j_driver, foreign) == foreign_before
     assert schema(neo4j_driver, foreign_names) == foreign_schema
@@ -528,7 +530,7 @@ def test_release_0_1_database_drops_its_change_log_schema(
     assert {"tenant_key", "change_seq"} <= names_in(neo4j_driver)
     tenant = f"legacy-{uuid.uuid4().hex[:8]}"
     neo4j_driver.execute_query(OLD_GRAPH, t=tenant)
-    assert Neo4jBackend(neo4j_driver).setup() == ["0003_runs", "0004_own_labels"]
+    assert Neo4jBackend(neo4j_driver).setup() == MIGRATIONS[2:]
     assert_schema_is_ours(neo4j_driver)
     assert labels_of(neo4j_driver, tenant) == {("SGSession",): 3, ("SGMessage",): 8}
 
@@ -575,7 +577,7 @@ def test_a_crash_while_moving_ends_in_the_same_graph(
         assert ("Session",) in labels or ("Message",) in labels
 
     with open_store(neo4j_info, tenant) as store:
-        assert store.setup() == ["0004_own_labels"]
+        assert store.setup() == SINCE_0004
     assert set(labels_of(neo4j_driver, tenant)) == {("SGSession",), ("SGMessage",)}
     assert_moved(neo4j_driver, tenant, ours, ours_before, old_reading, neo4j_info)
     assert_schema_is_ours(neo4j_driver)
@@ -596,3 +598,55 @@ def test_setup_refuses_another_index_with_one_of_our_names(
     neo4j_driver.execute_query("DROP INDEX session_graph_session_user")
     Neo4jBackend(neo4j_driver).setup()
     assert set(SCHEMA) <= names_in(neo4j_driver)
+
+
+# -- 0005: rich messages ------------------------------------------------------------------------
+
+
+def test_rich_messages_migration_lifts_tool_calls_out_of_metadata(
+    neo4j_info: ConnectionInfo, neo4j_driver: Driver
+) -> None:
+    """Tool calls kept in metadata (the shapes the demo, LangChain and OpenAI chat use) become
+    first-class tool calls and `tool_names`; metadata stays as it was; anything that is not
+    unmistakably a list of calls is left alone; a second setup changes nothing."""
+    tenant = f"rich-{uuid.uuid4().hex[:8]}"
+    shapes: list[Any] = [
+        [{"id": "c1", "type": "function", "name": "search", "arguments": {"q": "x"}}],
+        [{"id": "c2", "name": "calc", "args": {"a": 1}, "type": "tool_call"}],
+        [{"id": "c3", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+        [{"name": "ok"}, {"no": "name"}],  # one bad call: the list stays in metadata only
+        "not a list",
+        [],
+    ]
+    with open_store(neo4j_info, tenant) as store:
+        store.create_session("s")
+        written = store.append(
+            "s", [{"role": "assistant", "content": f"m{i}", "metadata": {"tool_calls": shape}}
+                  for i, shape in enumerate(shapes)],
+        )  # fmt: skip
+        store.append("s", {"role": "user", "content": "tool_calls are mentioned in text only"})
+    neo4j_driver.execute_query(
+        "MATCH (v:SGSchemaMigration {version: '0005_rich_messages'}) DELETE v"
+    )
+    backend = Neo4jBackend(neo4j_driver)
+    backend.relabel_batch = 2  # several batches, each its own transaction
+    assert backend.setup() == ["0005_rich_messages"]
+    assert backend.setup() == []
+
+    with open_store(neo4j_info, tenant) as store:
+        store.connect()
+        read = store.messages("s")
+    assert [m.metadata for m in read[:6]] == [w.metadata for w in written]
+    assert [[(c.id, c.name, c.arguments) for c in m.tool_calls] for m in read] == [
+        [("c1", "search", {"q": "x"})],
+        [("c2", "calc", {"a": 1})],
+        [("c3", "get", "{}")],
+        [],
+        [],
+        [],
+        [],
+    ]
+    names = neo4j_driver.execute_query(
+        "MATCH (m:SGMessage {tenant: $t}) RETURN m.tool_names AS n ORDER BY m.pos", t=tenant
+    ).records
+    assert [r["n"] for r in names] == [["search"], ["calc"], ["get"], None, None, None, None]
