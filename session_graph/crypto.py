@@ -54,6 +54,23 @@ class ContentCodec:
             return {"body": body}
         return {"body_enc": self._fernet.encrypt(body.encode("utf-8")).decode("ascii")}
 
+    def encrypt_bytes(self, data: bytes) -> bytes:
+        """``data`` encrypted with the first key (for stored values other than messages)."""
+        if self._fernet is None:
+            raise EncryptionError("no encryption keys are configured")
+        return self._fernet.encrypt(data)
+
+    def decrypt_bytes(self, token: bytes) -> bytes:
+        """What ``encrypt_bytes`` encrypted, with whichever configured key made it."""
+        if self._fernet is None:
+            raise EncryptionError(
+                "this value is encrypted; set SESSION_GRAPH_ENCRYPTION_KEYS to read it"
+            )
+        try:
+            return self._fernet.decrypt(token)
+        except InvalidToken as exc:
+            raise EncryptionError("no configured key decrypts this value") from exc
+
     def decode(self, props: dict[str, object]) -> str:
         content = props.get("content")
         return self.decode_pair(None if content is None else str(content), props.get("content_enc"))

@@ -23,7 +23,10 @@ How it is stored (``cypher/checkpoints.cypher`` has the details):
   deleted and written again starts afresh.
 
 Values are serialised with the saver's ``serde`` (LangGraph's ``JsonPlusSerializer`` by
-default; pass an ``EncryptedSerializer`` to encrypt them) and stored as Neo4j byte arrays.
+default) and stored as Neo4j byte arrays. A store with ``SESSION_GRAPH_ENCRYPTION_KEYS``
+encrypts checkpoints, metadata, channel values and writes with those keys (as it does
+message content); only the metadata keys and values ``list(filter=...)`` matches on, and
+the tree's ids, steps and sources, stay readable.
 Channel versions are strings (``get_next_version`` as LangGraph's Postgres saver makes them),
 so a branch never reuses a version of another branch.
 
@@ -51,6 +54,7 @@ from session_graph._async.checkpoints import (
 )
 from session_graph._sync.checkpoints import CheckpointRepository
 from session_graph.core import check_instance, check_str
+from session_graph.crypto import ContentCodec
 from session_graph.errors import ValidationError
 from session_graph.store import AsyncSessionStore, SessionStore
 
@@ -222,9 +226,39 @@ def _keep_latest(rows: list[dict[str, Any]]) -> set[str]:
     return keep
 
 
+class StoreKeysSerializer:
+    """A serde that encrypts what another serde makes with the store's keys (Fernet) when it
+    has keys, marking the type ``+fernet`` as LangGraph's ``EncryptedSerializer`` marks
+    ``+aes``. Values stored without encryption still load; encrypted ones need a key."""
+
+    SUFFIX = "+fernet"
+
+    def __init__(self, inner: SerializerProtocol, codec: ContentCodec) -> None:
+        self.inner = inner
+        self.codec = codec
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        kind, data = self.inner.dumps_typed(obj)
+        if not self.codec.encrypts:
+            return kind, data
+        return kind + self.SUFFIX, self.codec.encrypt_bytes(data)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        kind, blob = data
+        if kind.endswith(self.SUFFIX):
+            kind, blob = kind[: -len(self.SUFFIX)], self.codec.decrypt_bytes(blob)
+        return self.inner.loads_typed((kind, blob))
+
+
 class _Neo4jSaverBase(BaseCheckpointSaver[str]):
     """What both savers share: input checks and the conversions between LangGraph's types and
     the stored records (no I/O)."""
+
+    def _use_store_keys(self, codec: ContentCodec, given: SerializerProtocol | None) -> None:
+        """Values are encrypted as message content is, unless a serde of the caller's decides;
+        a value encrypted earlier still loads."""
+        if given is None:
+            self.serde = StoreKeysSerializer(self.serde, codec)
 
     def _encode_put(
         self,
@@ -426,6 +460,7 @@ class Neo4jSaver(_Neo4jSaverBase):
     def __init__(self, store: SessionStore, *, serde: SerializerProtocol | None = None) -> None:
         check_instance(store, SessionStore, "store")
         super().__init__(serde=serde)
+        self._use_store_keys(store.codec, serde)
         self.store = store
         self.checkpoints = CheckpointRepository(store)
         self._locks = [threading.Lock() for _ in range(LOCK_STRIPES)]
@@ -604,6 +639,7 @@ class AsyncNeo4jSaver(_Neo4jSaverBase):
     ) -> None:
         check_instance(store, AsyncSessionStore, "store")
         super().__init__(serde=serde)
+        self._use_store_keys(store.codec, serde)
         self.store = store
         self.checkpoints = AsyncCheckpointRepository(store)
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]

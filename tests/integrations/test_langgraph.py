@@ -43,6 +43,8 @@ from session_graph import (
     Settings,
     ValidationError,
 )
+from session_graph.crypto import generate_key
+from session_graph.errors import EncryptionError
 from session_graph.integrations.langgraph import AsyncNeo4jSaver, Neo4jSaver
 from session_graph.runtime import ConnectionInfo
 from tests.stores import event_loop_thread, graph_state, tenant_query
@@ -649,3 +651,24 @@ def test_importing_without_langgraph_names_the_extra(monkeypatch: pytest.MonkeyP
     monkeypatch.delitem(sys.modules, "session_graph.integrations.langgraph")
     with pytest.raises(ImportError, match=r"pip install 'session-graph\[langgraph\]'"):
         import session_graph.integrations.langgraph  # noqa: F401
+
+
+def test_the_stores_keys_encrypt_checkpoints(neo4j_factory: Callable[..., SessionStore]) -> None:
+    """With SESSION_GRAPH_ENCRYPTION_KEYS the saver encrypts checkpoints, metadata, channel
+    values and writes as the store encrypts content; without a key they cannot be read."""
+    keyed = neo4j_factory(encryption_keys=generate_key())
+    graph = build_graph(Neo4jSaver(keyed))
+    thread = f"t-{uuid.uuid4().hex[:6]}"
+    graph.invoke({"topic": "the launch code", "notes": [], "count": 0}, cfg(thread))
+    assert graph.get_state(cfg(thread)).values["topic"] == "the launch code"
+    stored = query(
+        keyed,
+        "MATCH (n) WHERE (n:SGCheckpoint OR n:SGChannelValue OR n:SGCheckpointWrite) "
+        "AND n.tenant = $t RETURN n AS node",
+    )
+    blobs = [v for r in stored for v in dict(r["node"]).values() if isinstance(v, bytes)]
+    assert blobs and not any(b"launch" in b for b in blobs)
+    kinds = [v for r in stored for k, v in dict(r["node"]).items() if k.endswith("type")]
+    assert kinds and all(str(k).endswith("+fernet") for k in kinds)
+    with pytest.raises(EncryptionError):
+        build_graph(Neo4jSaver(neo4j_factory())).get_state(cfg(thread))
