@@ -89,8 +89,26 @@ OPTIONAL MATCH (r:SGSession {tenant: $tenant, id: id})
 RETURN id, r.tree_version AS version
 
 // name: delete_sessions
+// Sessions purge removes, with what a LangGraph thread of that id kept (checkpoints, pending
+// writes, channel values; cypher/checkpoints.cypher): purge removes a session only when no
+// fork (no thread copy) reads it, so nothing else can reach them, and a thread written again
+// under that id must not find them. The existence checks let the composite indexes serve.
 UNWIND $ids AS id
 MATCH (s:SGSession {tenant: $tenant, id: id})
+CALL (id) {
+  MATCH (c:SGCheckpoint {tenant: $tenant, thread_id: id})
+  WHERE c.gen IS NOT NULL AND c.ns IS NOT NULL AND c.id IS NOT NULL
+  DETACH DELETE c
+}
+CALL (id) {
+  MATCH (w:SGCheckpointWrite {tenant: $tenant, thread_id: id})
+  WHERE w.gen IS NOT NULL AND w.ns IS NOT NULL AND w.checkpoint_id IS NOT NULL
+  DETACH DELETE w
+}
+CALL (id) {
+  MATCH (b:SGChannelValue {tenant: $tenant, thread_id: id})
+  DETACH DELETE b
+}
 DETACH DELETE s
 
 // name: sessions_matching

@@ -71,8 +71,10 @@ def assert_full_conformance(report: CapabilityReport) -> None:
     report.print_report()  # shown with -s
     for capability in Capability:
         result = report.results[capability.value]
+        print(f"  {capability.value}: {result.tests_passed} passed, {result.tests_failed} failed")
         assert result.detected, f"{capability.value} is not detected"
         assert result.passed, f"{capability.value}: {result.failures}"
+        assert result.tests_passed > 0 and result.tests_failed == 0
     assert report.conformance_level() == "FULL"
 
 
@@ -672,3 +674,27 @@ def test_the_stores_keys_encrypt_checkpoints(neo4j_factory: Callable[..., Sessio
     assert kinds and all(str(k).endswith("+fernet") for k in kinds)
     with pytest.raises(EncryptionError):
         build_graph(Neo4jSaver(neo4j_factory())).get_state(cfg(thread))
+
+
+def test_purging_a_thread_session_removes_its_checkpoints(neo4j_store: SessionStore) -> None:
+    """A thread deleted through the store and purged leaves no checkpoint behind, and a thread
+    written again under that id starts empty (nothing purged comes back)."""
+    saver = Neo4jSaver(neo4j_store)
+    graph = build_graph(saver)
+    graph.invoke({"topic": "t", "notes": [], "count": 0}, cfg("gone"))
+    graph.invoke({"topic": "u", "notes": [], "count": 0}, cfg("kept"))
+    count = (
+        "MATCH (n {tenant: $t}) WHERE n:SGCheckpoint OR n:SGCheckpointWrite OR n:SGChannelValue "
+        "RETURN n.thread_id AS thread, count(n) AS n ORDER BY thread"
+    )
+    before = {r["thread"]: r["n"] for r in query(neo4j_store, count)}
+    assert before["gone"] > 0 and before["kept"] > 0
+
+    neo4j_store.delete_session("gone", purge=True)
+
+    assert {r["thread"]: r["n"] for r in query(neo4j_store, count)} == {"kept": before["kept"]}
+    assert [*saver.list(cfg("gone"))] == []
+    graph.invoke({"topic": "v", "notes": [], "count": 2}, cfg("gone"))
+    history = [*saver.list(cfg("gone"))]
+    assert history and all(t.metadata.get("step", 0) < 3 for t in history)
+    assert graph.get_state(cfg("gone")).values["topic"] == "v"
