@@ -366,13 +366,19 @@ class AsyncCheckpointRepository:
         return checkpoint_tree([dict(r) for r in rows])
 
     async def ancestry(
-        self, thread_id: str, ns: str, checkpoint_id: str, channels: Sequence[str]
-    ) -> tuple[list[HistoryStep], dict[str, int]]:
-        """For a DeltaChannel history: the ancestors of a checkpoint the thread sees, nearest
-        first, each with its pending writes of ``channels`` (up to the ancestor holding a
-        stored value of the channel) and that stored value; and, per channel, the index of
-        that ancestor (absent: none holds one). Two statements in one read transaction."""
+        self, thread_id: str, ns: str, checkpoint_id: str | None, channels: Sequence[str]
+    ) -> tuple[list[HistoryStep], dict[str, int]] | None:
+        """For a DeltaChannel history: the ancestors of a checkpoint (None: the newest of the
+        namespace) the thread sees, nearest first, each with its pending writes of
+        ``channels`` (up to the ancestor holding a stored value of the channel) and that
+        stored value; and, per channel, the index of that ancestor (absent: none holds one).
+        Two statements in one read transaction; None when the namespace has no checkpoint."""
         check_lookup_name(thread_id, "thread_id")
+        if checkpoint_id is None:
+            newest = await self.get(thread_id, ns, None)
+            if newest is None:
+                return None
+            checkpoint_id = newest["id"]
         wanted_channels = list(channels)
 
         async def unit(ops: AsyncOps) -> tuple[list[HistoryStep], dict[str, int]]:
@@ -510,6 +516,16 @@ class AsyncCheckpointRepository:
                 await self._collect(ops, root)
 
         await self.backend.write(unit)
+
+    async def prune_threads(
+        self, thread_ids: Sequence[str], keep: Callable[[list[dict[str, Any]]], set[str]] | None
+    ) -> None:
+        """``prune`` each thread with ``keep``; with None, delete each (``delete_thread``)."""
+        for thread_id in thread_ids:
+            if keep is None:
+                await self.delete_thread(thread_id)
+            else:
+                await self.prune(thread_id, keep)
 
     async def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints of runs from the threads that wrote them (and their writes),

@@ -367,13 +367,19 @@ class CheckpointRepository:
         return checkpoint_tree([dict(r) for r in rows])
 
     def ancestry(
-        self, thread_id: str, ns: str, checkpoint_id: str, channels: Sequence[str]
-    ) -> tuple[list[HistoryStep], dict[str, int]]:
-        """For a DeltaChannel history: the ancestors of a checkpoint the thread sees, nearest
-        first, each with its pending writes of ``channels`` (up to the ancestor holding a
-        stored value of the channel) and that stored value; and, per channel, the index of
-        that ancestor (absent: none holds one). Two statements in one read transaction."""
+        self, thread_id: str, ns: str, checkpoint_id: str | None, channels: Sequence[str]
+    ) -> tuple[list[HistoryStep], dict[str, int]] | None:
+        """For a DeltaChannel history: the ancestors of a checkpoint (None: the newest of the
+        namespace) the thread sees, nearest first, each with its pending writes of
+        ``channels`` (up to the ancestor holding a stored value of the channel) and that
+        stored value; and, per channel, the index of that ancestor (absent: none holds one).
+        Two statements in one read transaction; None when the namespace has no checkpoint."""
         check_lookup_name(thread_id, "thread_id")
+        if checkpoint_id is None:
+            newest = self.get(thread_id, ns, None)
+            if newest is None:
+                return None
+            checkpoint_id = newest["id"]
         wanted_channels = list(channels)
 
         def unit(ops: Ops) -> tuple[list[HistoryStep], dict[str, int]]:
@@ -511,6 +517,16 @@ class CheckpointRepository:
                 self._collect(ops, root)
 
         self.backend.write(unit)
+
+    def prune_threads(
+        self, thread_ids: Sequence[str], keep: Callable[[list[dict[str, Any]]], set[str]] | None
+    ) -> None:
+        """``prune`` each thread with ``keep``; with None, delete each (``delete_thread``)."""
+        for thread_id in thread_ids:
+            if keep is None:
+                self.delete_thread(thread_id)
+            else:
+                self.prune(thread_id, keep)
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints of runs from the threads that wrote them (and their writes),

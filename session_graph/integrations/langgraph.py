@@ -533,12 +533,8 @@ class Neo4jSaver(_Neo4jSaverBase):
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """``keep_latest``: keep each namespace's newest checkpoint (and the ancestors its
         DeltaChannels are rebuilt from); ``delete``: delete the threads' checkpoints."""
-        threads, chosen = _names(thread_ids, "thread_ids"), _strategy(strategy)
-        for thread in threads:
-            if chosen == "delete":
-                self.checkpoints.delete_thread(thread)
-            else:
-                self.checkpoints.prune(thread, _keep_latest)
+        keep = None if _strategy(strategy) == "delete" else _keep_latest
+        self.checkpoints.prune_threads(_names(thread_ids, "thread_ids"), keep)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -547,14 +543,8 @@ class Neo4jSaver(_Neo4jSaverBase):
         nearest ancestor holding a stored value (the seed): two statements, any depth."""
         if not channels:
             return {}
-        thread, ns, checkpoint_id = _target(config)
-        if checkpoint_id is None:
-            newest = self.checkpoints.get(thread, ns, None)
-            if newest is None:
-                return _empty_history(channels)
-            checkpoint_id = newest["id"]
-        steps, seeds = self.checkpoints.ancestry(thread, ns, checkpoint_id, channels)
-        return self._history(channels, steps, seeds)
+        found = self.checkpoints.ancestry(*_target(config), channels)
+        return _empty_history(channels) if found is None else self._history(channels, *found)
 
     def checkpoint_tree(self, thread_id: str) -> CheckpointTree:
         """A thread's checkpoints as trees (children under their parent), roots first."""
@@ -722,12 +712,8 @@ class AsyncNeo4jSaver(_Neo4jSaverBase):
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """See ``Neo4jSaver.prune``."""
         self._on_loop()
-        threads, chosen = _names(thread_ids, "thread_ids"), _strategy(strategy)
-        for thread in threads:
-            if chosen == "delete":
-                await self.checkpoints.delete_thread(thread)
-            else:
-                await self.checkpoints.prune(thread, _keep_latest)
+        keep = None if _strategy(strategy) == "delete" else _keep_latest
+        await self.checkpoints.prune_threads(_names(thread_ids, "thread_ids"), keep)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -736,14 +722,8 @@ class AsyncNeo4jSaver(_Neo4jSaverBase):
         self._on_loop()
         if not channels:
             return {}
-        thread, ns, checkpoint_id = _target(config)
-        if checkpoint_id is None:
-            newest = await self.checkpoints.get(thread, ns, None)
-            if newest is None:
-                return _empty_history(channels)
-            checkpoint_id = newest["id"]
-        steps, seeds = await self.checkpoints.ancestry(thread, ns, checkpoint_id, channels)
-        return self._history(channels, steps, seeds)
+        found = await self.checkpoints.ancestry(*_target(config), channels)
+        return _empty_history(channels) if found is None else self._history(channels, *found)
 
     async def acheckpoint_tree(self, thread_id: str) -> CheckpointTree:
         """See ``Neo4jSaver.checkpoint_tree``."""
